@@ -1,0 +1,35 @@
+# kefu — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KEFU_HOME ?= $(HOME)/.kefu
+DEMO ?= examples/demo-kb
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu ingest $(DEMO) --source demo-kb || test $$? -eq 1
+	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu chat
+
+test: install
+	$(BIN)/ruff check kefu tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/retrieval.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
