@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -61,17 +62,32 @@ def main(ctx: click.Context, home: Path | None, tenant: str | None, sets: tuple[
     ctx.obj = {"engine": engine, "tenant": _check_tenant(tenant or config.tenant)}
 
 
+TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+
 def _check_tenant(tenant: str) -> str:
     from kefu.errors import InputError
 
     tenant = tenant.strip()
-    if not tenant or len(tenant) > 64 or not all(c.isalnum() or c in "-_." for c in tenant):
-        raise InputError(f"tenant id {tenant[:80]!r} is invalid: use 1-64 letters, digits, '-', '_' or '.'")
+    if not TENANT_ID.fullmatch(tenant):
+        raise InputError(f"tenant id {tenant[:80]!r} is invalid: use 1-64 ASCII letters, digits, '-', "
+                         f"'_' or '.', starting with a letter or digit")
     return tenant
 
 
 def _engine(ctx: click.Context) -> Engine:
     return ctx.obj["engine"]
+
+
+def _tenant_option(fn):
+    """``--tenant`` after the command name too (``kefu ingest PATH --tenant acme``)."""
+
+    def use(ctx: click.Context, _param, value: str | None) -> None:
+        if value is not None:
+            ctx.obj["tenant"] = _check_tenant(value)
+
+    return click.option("--tenant", "-t", "_tenant", default=None, expose_value=False,
+                        callback=use, help="Tenant id (overrides the global --tenant).")(fn)
 
 
 @main.command()
@@ -130,6 +146,7 @@ class _RichProgress:
 @click.option("--tags-col", help="FAQ table: a tags/category column (tags split on ';').")
 @click.option("--sheet", help="XLSX: the sheet to read (default: the first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_tenant_option
 @click.pass_context
 def ingest(ctx, paths, source, question_col, answer_col, tags_col, sheet, as_json) -> None:
     """Ingest FAQ tables, documents and chat logs (files or folders)."""
@@ -171,6 +188,7 @@ def _print_report(report) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
+@_tenant_option
 @click.pass_context
 def sources(ctx, as_json) -> None:
     """List ingested sources with document and chunk counts."""
@@ -186,6 +204,7 @@ def sources(ctx, as_json) -> None:
 
 @main.command()
 @click.argument("source")
+@_tenant_option
 @click.pass_context
 def remove(ctx, source) -> None:
     """Delete a source and everything ingested from it."""
@@ -222,6 +241,7 @@ def _with_filters(fn):
 @click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(1, 100))
 @_with_filters
 @click.option("--json", "as_json", is_flag=True)
+@_tenant_option
 @click.pass_context
 def search(ctx, query, mode, k, source, tag, lang, as_json) -> None:
     """Show the passages retrieval finds for QUERY."""
@@ -250,6 +270,7 @@ def search(ctx, query, mode, k, source, tag, lang, as_json) -> None:
               help="Answer one question per line of this file (- for stdin), as JSON lines.")
 @_with_filters
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
+@_tenant_option
 @click.pass_context
 def ask(ctx, question, batch, source, tag, lang, as_json) -> None:
     """Answer QUESTION from the knowledge base, with citations and confidence."""
@@ -287,6 +308,7 @@ def _print_answer(answer) -> None:
 
 
 @main.command()
+@_tenant_option
 @click.pass_context
 def chat(ctx) -> None:
     """Talk to the bot in the terminal (type /quit or press Ctrl-D to leave)."""

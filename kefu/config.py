@@ -76,7 +76,7 @@ class Config:
 
     @classmethod
     def load(cls, home: str | Path | None = None, overrides: dict[str, Any] | None = None,
-             env: dict[str, str] | None = None) -> "Config":
+             env: dict[str, str] | None = None) -> Config:
         """Defaults < ``kefu.toml`` < ``KEFU_*`` env < ``overrides``; every value checked."""
         home = Path(home) if home else default_home()
         env = os.environ if env is None else env

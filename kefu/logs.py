@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kefu.nlp.pii import redact
 
@@ -20,7 +20,7 @@ class RedactingFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
                      timespec="milliseconds"),
                  "level": record.levelname.lower(), "logger": record.name,
                  "message": record.getMessage()}

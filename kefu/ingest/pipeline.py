@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -12,7 +13,7 @@ from kefu.ingest import loaders
 from kefu.ingest.chunk import chunk_text
 from kefu.ingest.clean import mine_pairs
 from kefu.ingest.dedup import Deduplicator, content_hash
-from kefu.ingest.loaders.base import QA, LoadOptions, Loaded
+from kefu.ingest.loaders.base import QA, Loaded, LoadOptions
 from kefu.nlp.embed import Embedder
 from kefu.nlp.pii import redact
 from kefu.nlp.text import detect_language, normalize
@@ -21,6 +22,7 @@ from kefu.store.base import Chunk, Document, Store
 # Bump when a change to cleaning or chunking should re-ingest unchanged files.
 PIPELINE_VERSION = "1"
 EMBED_BATCH = 64
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,6 +136,10 @@ class Ingestor:
                 result = self._ingest_file(path, src, uri, tenant, options, dedup, progress)
             except KefuError as exc:
                 result = FileResult(str(path), uri, status="failed", error=str(exc))
+                log.warning("ingest failed", extra={"fields": {"path": str(path), "error": str(exc)}})
+            else:
+                log.info("ingested", extra={"fields": {"path": str(path), "status": result.status,
+                                                       "chunks": result.chunks, "tenant": tenant}})
             report.files.append(result)
             progress.done(result)
         return report

@@ -1,11 +1,11 @@
 """Loaders by file extension."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from kefu.errors import IngestError
-from kefu.ingest.loaders.base import QA, Conversation, LoadOptions, Loaded
+from kefu.ingest.loaders.base import QA, Conversation, Loaded, LoadOptions
 from kefu.ingest.loaders.documents import load_docx, load_html, load_markdown, load_pdf, load_text
 from kefu.ingest.loaders.tables import load_csv, load_jsonl, load_xlsx
 

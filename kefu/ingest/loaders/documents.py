@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from kefu.errors import IngestError
-from kefu.ingest.loaders.base import LoadOptions, Loaded, decode
+from kefu.ingest.loaders.base import Loaded, LoadOptions, decode
 
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 _BOILERPLATE_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form",

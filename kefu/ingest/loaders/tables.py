@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kefu.errors import IngestError
-from kefu.ingest.loaders.base import QA, Conversation, LoadOptions, Loaded, decode
+from kefu.ingest.loaders.base import QA, Conversation, Loaded, LoadOptions, decode
 
 QUESTION_COLS = ("question", "questions", "q", "query", "instruction", "问题", "问", "标准问题")
 ANSWER_COLS = ("answer", "answers", "a", "response", "reply", "答案", "回答", "答")
