@@ -33,7 +33,7 @@ def load_text(path: Path, data: bytes, options: LoadOptions) -> Loaded:
 
 
 def load_html(path: Path, data: bytes, options: LoadOptions) -> Loaded:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
     tree = HTMLParser(decode(data, str(path)))
     title_node = tree.css_first("title")
@@ -106,11 +106,33 @@ def load_pdf(path: Path, data: bytes, options: LoadOptions) -> Loaded:
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise IngestError(f"not a readable PDF (corrupt or truncated): {exc}", path=str(path)) from None
-    text = "\n\n".join(p for p in pages if p)
+    text = "\n\n".join(unwrap_lines(p) for p in pages if p)
     if not text.strip():
         raise IngestError("PDF has no extractable text (scanned images need OCR first)", path=str(path))
     first = next((line.strip() for line in text.splitlines() if line.strip()), path.stem)
     return Loaded("document", meta_title.strip() or first[:80], text=text)
+
+
+_CJK_CHAR = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+_CJK_WRAP = re.compile(rf"(?<={_CJK_CHAR})\n(?={_CJK_CHAR}|[A-Za-z0-9])|(?<=[A-Za-z0-9])\n(?={_CJK_CHAR})")
+_EN_WRAP = re.compile(r"(?<=[a-z,;])\n(?=[a-z(])")
+
+
+def unwrap_lines(text: str) -> str:
+    """Rejoin lines a PDF wrapped mid-sentence (``订\n单号`` → ``订单号``)."""
+    lines = text.split("\n")
+    # Only lines that run to (nearly) the full width were wrapped; short ones are headings.
+    full = 0.7 * max((len(line) for line in lines), default=0)
+    out = [lines[0]] if lines else []
+    for n, line in enumerate(lines[1:], 1):
+        prev = out[-1]
+        if (prev and line and len(lines[n - 1]) >= full and not prev.rstrip().endswith(tuple("。！？；：:.!?")) and
+                not line.lstrip().startswith(("•", "-", "*")) and
+                (_CJK_WRAP.search(prev[-1] + "\n" + line[0]) or _EN_WRAP.search(prev[-1] + "\n" + line[0]))):
+            out[-1] = prev + ("" if re.match(_CJK_CHAR, line[0]) or re.match(_CJK_CHAR, prev[-1]) else " ") + line
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def load_docx(path: Path, data: bytes, options: LoadOptions) -> Loaded:

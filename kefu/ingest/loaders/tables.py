@@ -100,12 +100,7 @@ def _add_turn(conv: Conversation, role: Any, text: Any, where: str, loaded: Load
 
 def load_csv(path: Path, data: bytes, options: LoadOptions) -> Loaded:
     text = decode(data, str(path))
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else None
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:5000], delimiters=",\t;").delimiter
-        except csv.Error:
-            delimiter = ","
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _delimiter(text.split("\n", 1)[0])
     csv.field_size_limit(10_000_000)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
@@ -121,6 +116,13 @@ def load_csv(path: Path, data: bytes, options: LoadOptions) -> Loaded:
     except csv.Error as exc:
         raise IngestError(f"malformed CSV: {exc}", path=str(path), line=reader.line_num) from None
     return _from_records(records, header, path, options)
+
+
+def _delimiter(header: str) -> str:
+    """Comma unless the header line clearly uses tabs or semicolons (cells may contain both)."""
+    counts = {d: header.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] and counts[","] == 0 else ","
 
 
 def load_xlsx(path: Path, data: bytes, options: LoadOptions) -> Loaded:
