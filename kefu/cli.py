@@ -59,7 +59,7 @@ def main(ctx: click.Context, home: Path | None, tenant: str | None, sets: tuple[
     setup_logging(config.log_level, config.log_format)
     engine = Engine(config)
     ctx.call_on_close(engine.close)
-    ctx.obj = {"engine": engine, "tenant": _check_tenant(tenant or config.tenant)}
+    ctx.obj = {"engine": engine, "tenant": _check_tenant(config.tenant if tenant is None else tenant)}
 
 
 TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")

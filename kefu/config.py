@@ -6,6 +6,7 @@ naming the setting and where it came from.
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -125,8 +126,10 @@ def _check(name: str, raw: Any, origin: str) -> Any:
 
 def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
     kind = type(setting.default)
-    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
-        return raw
+    if isinstance(raw, bool) and kind is not bool:
+        raise ConfigError(f"setting {setting.name}={raw!r} from {origin} is not a valid {kind.__name__}")
+    if isinstance(raw, kind):
+        return _finite(setting, raw, origin)
     try:
         if kind is bool:
             text = str(raw).strip().lower()
@@ -139,10 +142,18 @@ def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
             raise ValueError(raw)
         if kind is int and isinstance(raw, float) and not raw.is_integer():
             raise ValueError(raw)
-        return kind(raw if kind is not str else str(raw).strip())
+        if kind is int and isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+            raise ValueError(raw)
+        return _finite(setting, kind(raw if kind is not str else str(raw).strip()), origin)
     except (TypeError, ValueError):
         raise ConfigError(f"setting {setting.name}={raw!r} from {origin} is not a valid "
                           f"{kind.__name__}") from None
+
+
+def _finite(setting: Setting, value: Any, origin: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"setting {setting.name}={value!r} from {origin} must be a finite number")
+    return value
 
 
 class Secret:

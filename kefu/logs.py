@@ -25,9 +25,9 @@ class JsonFormatter(logging.Formatter):
                  "level": record.levelname.lower(), "logger": record.name,
                  "message": record.getMessage()}
         for key, value in record.__dict__.get("fields", {}).items():
-            entry[key] = value
+            entry[key] = redact(value)[0] if isinstance(value, str) else value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))[0]
         return json.dumps(entry, ensure_ascii=False)
 
 

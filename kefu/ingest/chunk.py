@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kefu.nlp.text import split_sentences
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)、]|[（(]?[一二三四五六七八九十]+[)）、])\s+")
+_LIST_ITEM = re.compile(r"^\s*(?:(?:[-*+•]|\d{1,3}[.)])\s+|•\s*|\d{1,3}、\s*|[（(]?[一二三四五六七八九十]+[)）、]\s*)")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _ZH_END = tuple("。！？；，")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
@@ -49,8 +49,7 @@ def parse_blocks(text: str) -> list[Block]:
             blocks.append(Block("heading", heading.group(2).strip(), len(heading.group(1))))
             continue
         if not stripped:
-            if kind != "list":  # lists may have blank lines between items
-                close()
+            close()
             continue
         line_kind = ("table" if _TABLE_ROW.match(stripped) else
                      "list" if _LIST_ITEM.match(stripped) else "paragraph")

@@ -8,21 +8,23 @@ from kefu.nlp.text import normalize
 
 _PUNCT = re.compile(r"[\s\W_]+", re.U)
 # Whole-turn noise, matched after removing punctuation and spaces, lower-cased.
-_NOISE = re.compile(
-    r"^(?:"
-    r"你好|您好|hi|hello|hey|hithere|hellothere|在吗|在不在|有人吗|亲|"
-    r"谢谢|谢谢你|谢谢您|多谢|感谢|thanks|thankyou|thx|ty|thanksalot|thankyousomuch|great|"
-    r"好的|好|嗯|嗯嗯|哦|噢|ok|okay|okthanks|好的谢谢|好的谢谢你|明白了|知道了|收到|"
-    r"再见|拜拜|bye|goodbye|byebye|"
-    r"稍等|请稍等|请稍等一下|稍等一下|pleasewait|onemoment|oneminute|"
-    r"还有其他问题吗|还有什么可以帮您|还有什么可以帮您的吗|请问还有其他可以帮您的吗|"
-    r"anythingelse|isthereanythingelse(?:icanhelpwith|icanhelpyouwith)?|"
-    r"您好请问有什么可以帮您|您好请问有什么可以帮您的|请问有什么可以帮您|"
-    r"howcanihelp|howcanihelpyou|howcanihelpyoutoday|hihowcanihelp|hihowcanihelpyou|"
-    r"hihowcanihelpyoutoday|hellohowcanihelpyou|hellohowcanihelpyoutoday|"
-    r"不客气|不用谢|youarewelcome|yourewelcome|nop|noproblem|np|"
-    r"祝您生活愉快|祝您购物愉快|haveaniceday|haveagoodday|haveagreatday"
-    r")+$")
+_NOISE_PHRASES = (
+    # zh greetings, acknowledgements, thanks, closings, holding lines
+    "你好", "您好", "在吗", "在不在", "有人吗", "亲", "谢谢你", "谢谢您", "谢谢啦", "谢谢", "多谢", "感谢",
+    "好的", "好滴", "好", "嗯", "哦", "噢", "明白了", "知道了", "收到", "辛苦了", "辛苦", "再见", "拜拜",
+    "请稍等一下", "请稍等", "稍等一下", "稍等", "还有其他问题吗", "请问还有其他可以帮您的吗",
+    "还有什么可以帮您的吗", "还有什么可以帮您", "请问有什么可以帮到您", "请问有什么可以帮您",
+    "有什么可以帮到您", "有什么可以帮您", "不客气", "不用谢", "应该的", "有问题随时找我们",
+    "祝您生活愉快", "祝您购物愉快", "呢", "啦", "呀", "哈", "的", "吧",
+    # en
+    "hi", "hello", "hey", "there", "thanks", "thank", "you", "so", "much", "alot", "thx", "ty", "great",
+    "ok", "okay", "bye", "goodbye", "please", "wait", "one", "moment", "minute", "anything", "else",
+    "isthere", "ican", "help", "with", "how", "can", "i", "today", "yourewelcome", "youarewelcome",
+    "welcome", "noproblem", "np", "haveaniceday", "haveagoodday", "haveagreatday", "gotit", "perfect",
+    "appreciateit", "appreciate", "it", "mypleasure", "happytohelp", "takecare", "cheers", "sure",
+)
+_NOISE = re.compile("^(?:" + "|".join(sorted(map(re.escape, _NOISE_PHRASES), key=len, reverse=True))
+                    + ")+$")
 
 
 def is_noise(text: str) -> bool:

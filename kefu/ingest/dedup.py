@@ -30,7 +30,11 @@ class Deduplicator:
     def __init__(self, threshold: float = 0.85, num_perm: int = 64) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # At 1.0 only exact duplicates count; LSH cannot band for it.
+        try:
+            self._lsh: MinHashLSH | None = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        except ValueError:  # too close to 1.0 to band: exact duplicates only
+            self._lsh = None
         self._hashes: set[str] = set()
         self.exact = 0
         self.near = 0
@@ -41,6 +45,9 @@ class Deduplicator:
         if digest in self._hashes:
             self.exact += 1
             return True
+        if self._lsh is None:
+            self._hashes.add(digest)
+            return False
         minhash = MinHash(num_perm=self.num_perm)
         minhash.update_batch(list(_shingles(text)))
         if self._lsh.query(minhash):

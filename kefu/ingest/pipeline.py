@@ -91,6 +91,7 @@ class Ingestor:
         self.embedder = embedder
         self.chunk_chars = chunk_chars
         self.dedup_threshold = dedup_threshold
+        self.max_file_mb = max_file_mb
         self.max_bytes = int(max_file_mb * 1024 * 1024)
         self.redact_names = redact_names
 
@@ -99,6 +100,8 @@ class Ingestor:
                  report: IngestReport) -> list[tuple[Path, str, str]]:
         """``(file, source, uri)`` for every file under ``paths``; missing paths become failures."""
         found: list[tuple[Path, str, str]] = []
+        folders = [Path(p) for p in paths if Path(p).is_dir()]
+        shared_source = source is not None and len(folders) > 1
         for raw in paths:
             root = Path(raw)
             if not root.exists():
@@ -109,6 +112,8 @@ class Ingestor:
             if root.is_file():
                 found.append((root, name, f"{name}/{root.name}"))
                 continue
+            # Several folders into one --source keep their own folder name in the uri.
+            prefix = f"{name}/{root.resolve().name}" if shared_source else name
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 rel = path.relative_to(root)
                 if any(part.startswith(".") for part in rel.parts):
@@ -116,7 +121,7 @@ class Ingestor:
                 if not loaders.supported(path):
                     report.skipped_unsupported.append(str(path))
                     continue
-                found.append((path, name, f"{name}/{rel.as_posix()}"))
+                found.append((path, name, f"{prefix}/{rel.as_posix()}"))
         return found
 
     # -- ingestion --------------------------------------------------------------------------
@@ -157,8 +162,8 @@ class Ingestor:
                      dedup: Deduplicator, progress: Progress) -> FileResult:
         size = path.stat().st_size
         if size > self.max_bytes:
-            raise IngestError(f"file is {size / 1048576:.1f} MB, over the max_file_mb limit of "
-                              f"{self.max_bytes / 1048576:g} MB", path=str(path),
+            raise IngestError(f"file is {_human(size)}, over the max_file_mb limit of "
+                              f"{self.max_file_mb:g} MB", path=str(path),
                               hint="raise it with KEFU_MAX_FILE_MB or split the file")
         data = path.read_bytes()
         digest = hashlib.sha256(data + json.dumps(
@@ -173,7 +178,8 @@ class Ingestor:
         chunks = self._dedup(chunks, tenant, uri, dedup, result)
         self._embed(chunks, progress)
         lang = _majority([c.lang for c in chunks]) if chunks else detect_language(loaded.title)
-        doc = Document(tenant=tenant, source=source, uri=uri, title=normalize(loaded.title)[:200],
+        title = self._redact(loaded.title, loaded.kind, result)[:200]
+        doc = Document(tenant=tenant, source=source, uri=uri, title=title,
                        kind=loaded.kind, content_hash=digest, lang=lang,
                        meta={"path": str(path), "bytes": size})
         self.store.replace_document(doc, chunks)
@@ -206,13 +212,15 @@ class Ingestor:
         for n, qa in enumerate(qas):
             q = self._redact(qa.question, loaded.kind, result)
             a = self._redact(qa.answer, loaded.kind, result)
+            meta = {k: self._redact(v, loaded.kind, result) if isinstance(v, str) else v
+                    for k, v in qa.meta.items()}
             out.append(Chunk(text=a, title=q[:120], position=n, lang=detect_language(q + " " + a),
-                             kind=kind, question=q, answer=a, tags=qa.tags, meta=qa.meta))
+                             kind=kind, question=q, answer=a, tags=qa.tags, meta=meta))
         return out
 
     def _document_chunks(self, loaded: Loaded, result: FileResult) -> list[Chunk]:
         text = self._redact(loaded.text, "document", result)
-        title = normalize(loaded.title)
+        title = self._redact(loaded.title, "document", result)
         chunks = []
         for piece in chunk_text(text, self.chunk_chars):
             heading = piece.heading
@@ -229,7 +237,8 @@ class Ingestor:
         text = self._redact("; ".join(f"{k}: {v}" for k, v in row.items()), "table", result)
         name_key = next((k for k in row if k.lower() in ("name", "title", "product", "名称", "产品")),
                         next(iter(row)))
-        return Chunk(text=text, title=normalize(f"{loaded.title}: {row[name_key]}")[:200],
+        title = self._redact(f"{loaded.title}: {row[name_key]}", "table", result)
+        return Chunk(text=text, title=title[:200],
                      position=n, lang=detect_language(text), kind="row", meta={"row": n + 2})
 
     def _dedup(self, chunks: list[Chunk], tenant: str, uri: str, dedup: Deduplicator,
@@ -261,6 +270,10 @@ class Ingestor:
                         [f"{c.title}\n{c.text}" for c in passages])):
                     chunk.vector = vec
             progress.chunks(min(start + EMBED_BATCH, len(chunks)), len(chunks))
+
+
+def _human(size: int) -> str:
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{size / 1024:.1f} KB"
 
 
 def _majority(values: list[str]) -> str:

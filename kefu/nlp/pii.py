@@ -20,13 +20,19 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A
 _ID_CN = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])"
                     r"(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])")
 _CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d[ \-]?){12,18}\d(?![0-9A-Za-z])")
+# Issuer prefixes: Visa 4, Mastercard 51-55/22-27, Amex 34/37, JCB 35, UnionPay 62/81, Discover 60/64/65.
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|35|62|81|60|64|65")
 _PHONES = (
     # mainland mobile, optional +86 / 0086, optional separators: 138 0013 8000, 138-0013-8000
     re.compile(r"(?<![0-9A-Za-z])(?:(?:\+|00)86[ \-]?)?1[3-9]\d(?:[ \-]?\d{4}){2}(?![0-9A-Za-z])"),
     # mainland landline: 010-12345678, (021) 6123 4567
-    re.compile(r"(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?\d{3,4}[ \-]?\d{4}(?![0-9A-Za-z])"),
-    # international / NANP: +1 (555) 123-4567, 555-123-4567, +44 20 7946 0958
-    re.compile(r"(?<![\w+])(?:\+\d{1,3}[ \-.]?)?(?:\(\d{2,4}\)|\d{2,4})[ \-.]\d{3,4}[ \-.]\d{3,4}(?!\w)"),
+    re.compile(r"(?<![0-9A-Za-z])(?:\(0[1-9]\d{1,2}\)|0[1-9]\d{1,2})[ \-]?\d{3,4}[ \-]?\d{4}(?![0-9A-Za-z])"),
+    # international / NANP: +1 (555) 123-4567, 555-123-4567, +44 20 7946 0958, +65 6123 4567
+    re.compile(r"(?<![\w+])(?:\+\d{1,3}[ \-.]?)?(?:\(\d{2,4}\)|\d{2,4})[ \-.]\d{3,4}[ \-.]\d{3,4}"
+               r"(?![ \-.]?\d)(?!\w)"),
+    re.compile(r"(?<![\w+])\+\d{1,3}[ \-.]?\d{3,5}[ \-.]?\d{3,8}(?![ \-.]?\d)(?!\w)"),
+    # UK-style national numbers: 07941 460013, 020 7946 0958
+    re.compile(r"(?<![\w+])0\d{3,4}[ \-]\d{6}(?![ \-.]?\d)(?!\w)"),
 )
 _EN_ADDRESS = re.compile(
     r"\b\d{1,5}[A-Za-z]?\s+(?:[A-Z][A-Za-z]+\s+){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Boulevard|Blvd|"
@@ -34,7 +40,7 @@ _EN_ADDRESS = re.compile(
 _ZH_ADDRESS = re.compile(
     r"(?:[\u4e00-\u9fff]{2,6}(?:省|市|自治区))?(?:[\u4e00-\u9fff]{2,6}(?:市|区|县|镇))+"
     r"[\u4e00-\u9fff0-9]{0,12}(?:路|街|道|巷|大道|弄)\s*\d+\s*号(?:[\u4e00-\u9fff0-9\-]{0,10}(?:室|楼|栋|单元))?")
-_ZH_ADDRESS_LEAD = "住在到寄送发往至于是的"
+_ZH_ADDRESS_LEAD = "住在到寄送发往至于是的址请收货地:："
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -70,13 +76,17 @@ def find_pii(text: str, *, names: bool = False) -> list[Span]:
     spans: list[Span] = [Span(m.start(), m.end(), "EMAIL", m.group()) for m in _EMAIL.finditer(text)]
     spans += [Span(m.start(), m.end(), "ID_NUMBER", m.group())
               for m in _ID_CN.finditer(text) if cn_id_ok(m.group())]
+    card_like: list[tuple[int, int]] = []  # 13-19 digit runs: never phones, even when Luhn fails
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            spans.append(Span(m.start(), m.end(), "BANK_CARD", m.group()))
+        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits):
+            card_like.append((m.start(), m.end()))
+            if luhn_ok(digits):
+                spans.append(Span(m.start(), m.end(), "BANK_CARD", m.group()))
     for pattern in _PHONES:
         spans += [Span(m.start(), m.end(), "PHONE", m.group()) for m in pattern.finditer(text)
-                  if sum(c.isdigit() for c in m.group()) >= 8]
+                  if sum(c.isdigit() for c in m.group()) >= 8
+                  and not any(s <= m.start() and m.end() <= e for s, e in card_like)]
     spans += [Span(m.start(), m.end(), "ADDRESS", m.group()) for m in _EN_ADDRESS.finditer(text)]
     for m in _ZH_ADDRESS.finditer(text):
         start = m.start()
@@ -129,6 +139,7 @@ def _spacy():
                                                           "attribute_ruler"])
 
 
+_PRODUCT_WORDS = frozenset("Pro Lite Max Plus Mini Ultra Air Buds Pad Watch Book Phone Home".split())
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff0-9，。、]*")
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9 ,.'\-]*[A-Za-z]")
 
@@ -141,11 +152,13 @@ def _ner_spans(text: str) -> list[Span]:
             if tag == "PER" and len(word) >= 2:
                 spans.append(Span(pos, pos + len(word), "PERSON", word))
             pos += len(word)
-    if _LATIN_RUN.search(text):
+    # In Chinese text, Latin-script runs are product and brand names far more often than people.
+    if _LATIN_RUN.search(text) and not _CJK_RUN.search(text):
         doc = _spacy()(text)
         for ent in doc.ents:
             # Product names ("Nova X1 Pro") are often tagged PERSON: names have no digits.
             if (ent.label_ == "PERSON" and len(ent.text) > 2 and ent.text[0].isupper()
-                    and not any(c.isdigit() for c in ent.text)):
+                    and not any(c.isdigit() for c in ent.text)
+                    and not _PRODUCT_WORDS.intersection(ent.text.split())):
                 spans.append(Span(ent.start_char, ent.end_char, "PERSON", ent.text))
     return spans

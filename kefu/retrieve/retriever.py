@@ -1,16 +1,19 @@
 """Hybrid retrieval: BM25 keyword search + vector search, fused with weighted RRF."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from kefu.errors import InputError
 from kefu.nlp.embed import Embedder
 from kefu.nlp.text import normalize, tokenize
 from kefu.retrieve.fusion import rrf
 from kefu.store.base import Filters, Hit, Store
 
 MODES = ("hybrid", "keyword", "vector")
+QUESTION_KINDS = ("faq", "qa")
+PASSAGE_KINDS = ("passage", "row")
 
 
 @dataclass
@@ -36,19 +39,28 @@ class Retriever:
                filters: Filters | None = None) -> Retrieval:
         """Top ``k`` chunks for ``query``; ``mode`` is hybrid, keyword or vector."""
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}")
+            raise InputError(f"search mode {mode!r} is unknown; use one of {', '.join(MODES)}")
         query = normalize(query)
         rankings: dict[str, list[Hit]] = {}
         vector = None
-        if mode in ("hybrid", "keyword"):
+        if mode == "keyword" or (mode == "hybrid" and self.weights["keyword"] > 0):
             rankings["keyword"] = self.store.keyword_search(tenant, tokenize(query), self.depth,
                                                             filters)
         if mode in ("hybrid", "vector"):
+            # Question-to-question similarity (FAQ, mined Q&A) runs higher than question-to-passage,
+            # so each group is ranked on its own and both rankings enter the fusion.
             vector = self.embedder.embed_queries([query])[0]
-            rankings["vector"] = self.store.vector_search(tenant, vector, self.depth, filters)
-        if mode != "hybrid":
-            hits = next(iter(rankings.values()))
+            for name, kinds in (("vector", QUESTION_KINDS), ("vector_passages", PASSAGE_KINDS)):
+                wanted = [k for k in kinds if not (filters and filters.kinds) or k in filters.kinds]
+                if wanted:
+                    scoped = replace(filters or Filters(), kinds=wanted)
+                    rankings[name] = self.store.vector_search(tenant, vector, self.depth, scoped)
+        if mode == "keyword":
+            hits = rankings["keyword"]
             for hit in hits:
                 hit.chunk.meta = {**hit.chunk.meta, "scores": {mode: hit.score, f"{mode}_rank": hit.rank}}
             return Retrieval(hits[:k], vector)
-        return Retrieval(rrf(rankings, self.weights, self.rrf_k)[:k], vector)
+        weights = {**self.weights, "vector_passages": self.weights["vector"]}
+        if mode == "vector":
+            weights = {"vector": 1.0, "vector_passages": 1.0}
+        return Retrieval(rrf(rankings, weights, self.rrf_k)[:k], vector)

@@ -1,6 +1,7 @@
 """SQLite store: one file, WAL, FTS5 over jieba-tokenised text, float32 vectors searched with numpy."""
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE documents (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL,
         source TEXT NOT NULL,
         uri TEXT NOT NULL,
@@ -31,7 +32,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX documents_source ON documents (tenant, source);
     CREATE TABLE chunks (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL,
         doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
         source TEXT NOT NULL,
@@ -55,6 +56,17 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _locked(method):
+    """Reads share the connection with writes: hold the lock so none sees a transaction half-done."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -74,7 +86,7 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open as a SQLite database: {exc}") from exc
         self._lock = threading.RLock()
-        self._vectors: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+        self._vectors: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
         self._migrate()
 
     # -- schema -----------------------------------------------------------------------------
@@ -89,12 +101,14 @@ class SQLiteStore:
                     raise StoreError(f"{self.path}: migration {number} failed: {exc}") from exc
 
     # -- documents --------------------------------------------------------------------------
+    @_locked
     def get_document(self, tenant: str, uri: str) -> Document | None:
         row = self._db.execute(
             "SELECT id, tenant, source, uri, title, kind, lang, content_hash, meta, updated_at "
             "FROM documents WHERE tenant = ? AND uri = ?", (tenant, uri)).fetchone()
         return _document(row) if row else None
 
+    @_locked
     def list_documents(self, tenant: str, source: str | None = None) -> list[Document]:
         sql = ("SELECT id, tenant, source, uri, title, kind, lang, content_hash, meta, updated_at "
                "FROM documents WHERE tenant = ?")
@@ -135,7 +149,13 @@ class SQLiteStore:
 
         vector = None
         if chunk.vector is not None:
-            vector = np.asarray(chunk.vector, dtype=np.float32).tobytes()
+            array = np.asarray(chunk.vector, dtype=np.float32).ravel()
+            dim = self._dim()
+            if dim is not None and array.shape[0] != dim:
+                raise StoreError(f"chunk {chunk.position} of {doc.uri} has a {array.shape[0]}-d vector "
+                                 f"but the store holds {dim}-d vectors",
+                                 hint="re-ingest after changing the embedder")
+            vector = array.tobytes()
         cur = self._db.execute(
             "INSERT INTO chunks (tenant, doc_id, source, position, title, text, lang, kind, question,"
             " answer, tags, meta, content_hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -147,6 +167,10 @@ class SQLiteStore:
         self._db.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
                          (cur.lastrowid, " ".join(tokens)))
         chunk.id, chunk.doc_id = cur.lastrowid, doc_id
+
+    def _dim(self) -> int | None:
+        row = self._db.execute("SELECT length(vector) FROM chunks WHERE vector IS NOT NULL LIMIT 1").fetchone()
+        return row[0] // 4 if row else None
 
     def _delete_docs(self, doc_ids: list[int]) -> None:
         marks = ",".join("?" * len(doc_ids))
@@ -171,6 +195,7 @@ class SQLiteStore:
             self._vectors.pop(tenant, None)
             return len(ids)
 
+    @_locked
     def list_sources(self, tenant: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT d.source, COUNT(DISTINCT d.id), COUNT(c.id), MAX(d.updated_at) "
@@ -178,6 +203,7 @@ class SQLiteStore:
             "WHERE d.tenant = ? GROUP BY d.source ORDER BY d.source", (tenant,))
         return [{"source": r[0], "documents": r[1], "chunks": r[2], "updated_at": r[3]} for r in rows]
 
+    @_locked
     def existing_chunk_hashes(self, tenant: str, hashes: list[str], exclude_uri: str) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(hashes), 500):
@@ -205,6 +231,7 @@ class SQLiteStore:
             args.append(tag)
         return sql, args
 
+    @_locked
     def keyword_search(self, tenant: str, tokens: list[str], k: int,
                        filters: Filters | None = None) -> list[Hit]:
         terms = sorted({t for t in tokens if t.strip()})
@@ -221,26 +248,27 @@ class SQLiteStore:
             raise StoreError(f"keyword search failed: {exc}") from exc
         return self._hits(tenant, [(r[0], -r[1]) for r in rows])
 
-    def _matrix(self, tenant: str) -> tuple[np.ndarray, np.ndarray]:
+    def _matrix(self, tenant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         cached = self._vectors.get(tenant)
         if cached and cached[0] == version:
-            return cached[1], cached[2]
-        rows = self._db.execute("SELECT id, vector FROM chunks WHERE tenant = ? AND vector IS NOT NULL",
+            return cached[1], cached[2], cached[3]
+        rows = self._db.execute("SELECT id, vector, kind FROM chunks WHERE tenant = ? AND vector IS NOT NULL",
                                 (tenant,)).fetchall()
+        kinds = np.array([r[2] for r in rows], dtype=object)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if rows:
             matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             matrix = matrix.reshape(len(rows), -1)
         else:
             matrix = np.zeros((0, 0), dtype=np.float32)
-        self._vectors[tenant] = (version, ids, matrix)
-        return ids, matrix
+        self._vectors[tenant] = (version, ids, matrix, kinds)
+        return ids, matrix, kinds
 
     def vector_search(self, tenant: str, vector: np.ndarray, k: int,
                       filters: Filters | None = None) -> list[Hit]:
         with self._lock:
-            ids, matrix = self._matrix(tenant)
+            ids, matrix, kinds = self._matrix(tenant)
         if not len(ids):
             return []
         vector = np.asarray(vector, dtype=np.float32).ravel()
@@ -248,7 +276,9 @@ class SQLiteStore:
             raise StoreError(f"query vector has {vector.shape[0]} dimensions but the store holds "
                              f"{matrix.shape[1]}", hint="re-ingest after changing the embedder")
         scores = matrix @ vector
-        if filters and (filters.sources or filters.tags or filters.langs or filters.kinds):
+        if filters and filters.kinds:  # kinds are cached with the vectors: no SQL needed
+            scores = np.where(np.isin(kinds, filters.kinds), scores, -np.inf)
+        if filters and (filters.sources or filters.tags or filters.langs):
             where, args = self._filter_sql(filters)
             allowed = np.fromiter((r[0] for r in self._db.execute(
                 f"SELECT c.id FROM chunks c WHERE c.tenant = ?{where}", [tenant, *args])), np.int64)
@@ -263,6 +293,7 @@ class SQLiteStore:
         chunks = {c.id: c for c in self.get_chunks(tenant, [i for i, _ in scored])}
         return [Hit(chunks[i], s, rank) for rank, (i, s) in enumerate(scored, 1) if i in chunks]
 
+    @_locked
     def get_chunks(self, tenant: str, ids: list[int]) -> list[Chunk]:
         out: list[Chunk] = []
         for i in range(0, len(ids), 500):
@@ -277,10 +308,12 @@ class SQLiteStore:
         order = {cid: n for n, cid in enumerate(ids)}
         return sorted(out, key=lambda c: order[c.id])
 
+    @_locked
     def count_chunks(self, tenant: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks WHERE tenant = ?", (tenant,)).fetchone()[0]
 
     # -- meta -------------------------------------------------------------------------------
+    @_locked
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None

