@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from kefu.nlp.text import split_sentences
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
-_LIST_ITEM = re.compile(r"^\s*(?:(?:[-*+•]|\d{1,3}[.)])\s+|•\s*|\d{1,3}、\s*|[（(]?[一二三四五六七八九十]+[)）、]\s*)")
+_LIST_ITEM = re.compile(r"^\s*(?:(?:[-*+•]|\d{1,3}[.)])\s+|•\s*|\d{1,3}、\s*"
+                        r"|[（(]?[一二三四五六七八九十]+[)）、]\s*)")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _ZH_END = tuple("。！？；，")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")

@@ -575,7 +575,7 @@ def _pick_threshold(
     """Confidence threshold below which a message is out of scope.
 
     With out-of-scope validation rows: maximise the mean of in-scope accuracy and OOS recall
-    (balanced accuracy of the in/out decision), keeping in-scope accuracy within 2 points of its
+    (balanced accuracy of the in/out decision), keeping in-scope accuracy within 1 point of its
     value without a threshold. Without them: the threshold keeping ``target_in_scope`` (default
     97%) of in-scope validation rows.
     """
@@ -586,7 +586,7 @@ def _pick_threshold(
         keep = target_in_scope if target_in_scope is not None else 0.97
         return float(np.quantile(conf, 1 - keep)) if len(conf) else 0.0
     base_in = float(np.mean(top[~is_oos] == y[~is_oos])) if (~is_oos).any() else 1.0
-    floor = base_in - 0.02 if target_in_scope is None else target_in_scope
+    floor = base_in - 0.01 if target_in_scope is None else target_in_scope
     best_t, best_score = 0.0, -1.0
     for t in np.unique(np.round(conf, 3)):
         pred = np.where(conf < t, OOS, top)

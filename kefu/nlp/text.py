@@ -10,7 +10,8 @@ _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 # Chinese sentence punctuation stays with its sentence; English needs a following space.
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])(?![。！？；!?\s])\s*|(?<=[。！？；!?])\s+|(?<=[.;])\s+(?=[A-Z0-9\"'(\u4e00-\u9fff])|\n+")
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])(?![。！？；!?\s])\s*|(?<=[。！？；!?])\s+|"
+                           r"(?<=[.;])\s+(?=[A-Z0-9\"'(\u4e00-\u9fff])|\n+")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.'\-][A-Za-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
 # Full-width punctuation is how Chinese is written: keep it through NFKC.
 _KEEP = "，！？：；（）"

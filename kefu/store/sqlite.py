@@ -169,7 +169,8 @@ class SQLiteStore:
         chunk.id, chunk.doc_id = cur.lastrowid, doc_id
 
     def _dim(self) -> int | None:
-        row = self._db.execute("SELECT length(vector) FROM chunks WHERE vector IS NOT NULL LIMIT 1").fetchone()
+        row = self._db.execute(
+            "SELECT length(vector) FROM chunks WHERE vector IS NOT NULL LIMIT 1").fetchone()
         return row[0] // 4 if row else None
 
     def _delete_docs(self, doc_ids: list[int]) -> None:

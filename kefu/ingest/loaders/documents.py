@@ -126,10 +126,13 @@ def unwrap_lines(text: str) -> str:
     out = [lines[0]] if lines else []
     for n, line in enumerate(lines[1:], 1):
         prev = out[-1]
-        if (prev and line and len(lines[n - 1]) >= full and not prev.rstrip().endswith(tuple("。！？；：:.!?")) and
-                not line.lstrip().startswith(("•", "-", "*")) and
-                (_CJK_WRAP.search(prev[-1] + "\n" + line[0]) or _EN_WRAP.search(prev[-1] + "\n" + line[0]))):
-            out[-1] = prev + ("" if re.match(_CJK_CHAR, line[0]) or re.match(_CJK_CHAR, prev[-1]) else " ") + line
+        seam = prev[-1:] + "\n" + line[:1]
+        if (prev and line and len(lines[n - 1]) >= full
+                and not prev.rstrip().endswith(tuple("。！？；：:.!?"))
+                and not line.lstrip().startswith(("•", "-", "*"))
+                and (_CJK_WRAP.search(seam) or _EN_WRAP.search(seam))):
+            cjk = re.match(_CJK_CHAR, line[0]) or re.match(_CJK_CHAR, prev[-1])
+            out[-1] = prev + ("" if cjk else " ") + line
         else:
             out.append(line)
     return "\n".join(out)
