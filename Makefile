@@ -25,7 +25,7 @@ run: install
 	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu chat
 
 test: install
-	$(BIN)/ruff check kefu tests benchmarks
+	$(BIN)/ruff check kefu tests $(wildcard benchmarks scripts examples)
 	$(BIN)/python -m pytest -q
 
 bench: install
