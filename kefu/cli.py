@@ -340,5 +340,9 @@ def chat(ctx) -> None:
     out.print("bye · 再见")
 
 
+from kefu.cli_nlu import register as register_nlu  # noqa: E402
+
+register_nlu(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -44,6 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("answer_threshold", 0.5, "Calibrated confidence below which the bot abstains",
             minimum=0.0, maximum=1.0),
     Setting("max_question_chars", 2000, "Longest question accepted", minimum=10),
+    Setting("nlu_catalogue", "", "Catalogue CSV (sku,name,name_zh,...) whose products NLU recognises "
+            "as entities; empty: none"),
+    Setting("nlu_ner", True, "Find person/organisation/location entities with LAC (zh) and spaCy (en)"),
     Setting("log_level", "WARNING", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("log_format", "json", "Log format on stderr", choices=("json", "text")),
 )

@@ -98,6 +98,7 @@ class Answerer:
     def score(self, question: str, hits: list[Hit], query_vector: np.ndarray | None) -> list[_Candidate]:
         """Features and calibrated confidence for each retrieved chunk."""
         q_tokens = set(tokenize(question))
+        uncovered = _uncovered(question, q_tokens, hits)
         cosines = []
         for hit in hits:
             vec = hit.chunk.vector
@@ -112,7 +113,8 @@ class Answerer:
             overlap = len(q_tokens & c_tokens) / len(q_tokens) if q_tokens else 0.0
             others = [c for j, c in enumerate(cosines) if j != i]
             margin = cosines[i] - max(others) if others else 0.0
-            features = {"cosine": cosines[i], "overlap": overlap, "margin": margin}
+            features = {"cosine": cosines[i], "overlap": overlap, "margin": margin,
+                        "uncovered": uncovered}
             out.append(_Candidate(hit, group, features,
                                   self.calibration.confidence(group, features)))
         return out
@@ -121,6 +123,22 @@ class Answerer:
         return Answer(ABSTAIN.get(lang, ABSTAIN["en"]), lang,
                       round(best.confidence, 4) if best else 0.0, citations, "abstain",
                       handoff_offered=True, explanation=_explain(best, "abstain", self.threshold))
+
+
+def _uncovered(question: str, q_tokens: set[str], hits: list[Hit]) -> float:
+    """Share of the question's words found in none of the retrieved chunks.
+
+    A word the knowledge base never mentions ("汽车" in "你们卖汽车吗") is strong evidence the
+    question is out of scope. Only counted when some hit is in the question's language, so
+    cross-lingual questions are not penalised for having no words in common.
+    """
+    lang = detect_language(question)
+    same = [h.chunk for h in hits if h.chunk.lang == lang]
+    if not q_tokens or not same:
+        return 0.0
+    # Substring rather than token match: "退" is covered by "退货", "return" by "returns".
+    seen = " ".join(f"{c.title} {c.question} {c.text}" for c in same).lower()
+    return sum(token not in seen for token in q_tokens) / len(q_tokens)
 
 
 def _pick(candidates: list[_Candidate], lang: str) -> _Candidate:

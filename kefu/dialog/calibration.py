@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-FEATURES = ("cosine", "overlap", "margin")
+FEATURES = ("cosine", "overlap", "margin", "uncovered")
 PATH = Path(__file__).with_name("calibration.json")
 
 
@@ -24,7 +24,8 @@ class Calibration:
     bias: dict[str, float]
 
     def confidence(self, group: str, features: dict[str, float]) -> float:
-        z = self.bias[group] + sum(self.weights[group][f] * features.get(f, 0.0) for f in FEATURES)
+        z = self.bias[group] + sum(self.weights[group].get(f, 0.0) * features.get(f, 0.0)
+                                   for f in FEATURES)
         return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
     def to_dict(self) -> dict:

