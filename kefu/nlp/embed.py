@@ -87,8 +87,13 @@ class HashEmbedder:
     embed_passages = embed_queries
 
 
-def load_embedder(name: str) -> Embedder:
-    """Instantiate the embedder registered as ``name``."""
+def load_embedder(name: str, threads: int | None = None) -> Embedder:
+    """Instantiate the embedder registered as ``name`` (``threads`` where it takes one)."""
+    import inspect
+
     from kefu.registry import resolve
 
-    return resolve("embedder", name)()
+    cls = resolve("embedder", name)
+    if threads is not None and "threads" in inspect.signature(cls).parameters:
+        return cls(threads=threads)
+    return cls()
