@@ -201,7 +201,7 @@ class MemoEmbedder:
             return
         self.cache_file.parent.mkdir(parents=True, exist_ok=True)
         keys = list(self._memo)
-        tmp = self.cache_file.with_suffix(".tmp.npz")
+        tmp = self.cache_file.with_suffix(f".{os.getpid()}.tmp.npz")  # several runs may share the cache
         np.savez(tmp, kinds=np.array([k for k, _ in keys]), texts=np.array([t for _, t in keys]),
                  vectors=np.stack([self._memo[k] for k in keys]).astype(np.float32))
         tmp.replace(self.cache_file)
