@@ -28,7 +28,7 @@ class Retriever:
     """Searches one store for one tenant at a time."""
 
     def __init__(self, store: Store, embedder: Embedder, *, keyword_weight: float = 1.0,
-                 vector_weight: float = 1.0, rrf_k: int = 60, depth: int = 50) -> None:
+                 vector_weight: float = 2.0, rrf_k: int = 5, depth: int = 50) -> None:
         self.store = store
         self.embedder = embedder
         self.weights = {"keyword": keyword_weight, "vector": vector_weight}
