@@ -136,9 +136,12 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
         for row in rows:
             print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
         return
-    table = Table(title=title, title_justify="left")
+    from rich.markup import escape
+
+    rows = [[escape(v) for v in row] for row in rows]
+    table = Table(title=escape(title), title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(str(col), justify="left" if i == 0 else "right")
+        table.add_column(escape(str(col)), justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
     Console(width=160).print(table)

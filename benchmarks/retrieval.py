@@ -147,7 +147,7 @@ def evaluate(ds: Dataset, retriever, queries: list[tuple[str, Any]], embedder: M
         "hybrid (kefu RRF, defaults)": lambda r: r["hybrid"],
         "rank_bm25 BM25Okapi (peer)": lambda r: [c for c, _ in r["rank_bm25"]],
     }
-    metrics = {name: judge(ds, runs, fn) for name, fn in systems.items()}
+    metrics = {name: judge(ds, runs, fn, halves=True) for name, fn in systems.items()}
     recall = {"keyword": judge(ds, runs, lambda r: [c for c, _ in r["keyword"]], cutoff=DEPTH)["hit@10"],
               "vector": judge(ds, runs, lambda r: [c for c, _ in r["vector"]], cutoff=DEPTH)["hit@10"]}
     # The fusion below reproduces kefu.retrieve.fusion.rrf exactly; check it against the real hybrid.
@@ -166,7 +166,13 @@ def _cosine(hit) -> float:
     return float(hit.score)
 
 
-def judge(ds: Dataset, runs: list[dict], ranking: Callable[[dict], list[int]], cutoff: int = CUTOFF) -> dict:
+def judge(ds: Dataset, runs: list[dict], ranking: Callable[[dict], list[int]], cutoff: int = CUTOFF,
+          halves: bool = False) -> dict:
+    """Metrics of ``ranking``; with ``halves`` also MRR and hit@1 on the even and odd queries apart."""
+    if halves:
+        a, b = judge(ds, runs[0::2], ranking, cutoff), judge(ds, runs[1::2], ranking, cutoff)
+        return {**judge(ds, runs, ranking, cutoff), "mrr@10 halves": [a["mrr@10"], b["mrr@10"]],
+                "hit@1 halves": [a["hit@1"], b["hit@1"]]}
     ranks = []
     for run in runs:
         keys = [ds.key.get(c) for c in ranking(run)]
@@ -176,6 +182,10 @@ def judge(ds: Dataset, runs: list[dict], ranking: Callable[[dict], list[int]], c
             r = first_rank(keys, run["want"], cutoff)
             ranks.append(1 if r else None)
     return rank_metrics(ranks, CUTOFF)
+
+
+def judge_h(ds: Dataset, runs: list[dict], ranking: Callable[[dict], list[int]]) -> dict:
+    return judge(ds, runs, ranking, halves=True)
 
 
 def fuse_rrf(kw: list[tuple[int, float]], vec: list[tuple[int, float]], wk: float, wv: float,
@@ -206,20 +216,20 @@ def fusion_variants(ds: Dataset, runs: list[dict], embed_names: list[str]) -> di
     out: dict[str, dict] = {}
     for k in (1, 5, 10, 20, 60):
         for wk, wv in ((1, 1), (1, 1.5), (1, 2), (1, 3), (1, 5), (0.5, 1)):
-            out[f"rrf k={k} kw={wk} vec={wv}"] = judge(
+            out[f"rrf k={k} kw={wk} vec={wv}"] = judge_h(
                 ds, runs, lambda r, k=k, wk=wk, wv=wv: fuse_rrf(r["keyword"], r["vector"], wk, wv, k))
     for alpha in (0.5, 0.6, 0.7, 0.8, 0.9):
-        out[f"score fusion alpha={alpha}"] = judge(
+        out[f"score fusion alpha={alpha}"] = judge_h(
             ds, runs, lambda r, a=alpha: fuse_scores(r["keyword"], r["vector"], a))
-    out["rrf k=60 kw=1 vec=1, BM25 over question only (rank_bm25)"] = judge(
+    out["rrf k=60 kw=1 vec=1, BM25 over question only (rank_bm25)"] = judge_h(
         ds, runs, lambda r: fuse_rrf(r["rank_bm25 (question only)"], r["vector"], 1, 1, 60))
-    out["rank_bm25 over question only"] = judge(
+    out["rank_bm25 over question only"] = judge_h(
         ds, runs, lambda r: [c for c, _ in r["rank_bm25 (question only)"]])
     for name in embed_names:
         key = f"vector [{name}]"
-        out[f"{key} alone"] = judge(ds, runs, lambda r, key=key: [c for c, _ in r[key]])
+        out[f"{key} alone"] = judge_h(ds, runs, lambda r, key=key: [c for c, _ in r[key]])
         for k, wv in ((60, 1), (10, 2), (5, 3)):
-            out[f"{key} + keyword, rrf k={k} vec={wv}"] = judge(
+            out[f"{key} + keyword, rrf k={k} vec={wv}"] = judge_h(
                 ds, runs, lambda r, key=key, k=k, wv=wv: fuse_rrf(r["keyword"], r[key], 1, wv, k))
     return out
 

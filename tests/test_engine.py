@@ -22,13 +22,14 @@ def test_backends_follow_settings(home, tmp_path):
     db = tmp_path / "elsewhere" / "custom.db"
     engine = Engine(Config.load(home=home, env={}, overrides={
         "embedder": "hash", "database_url": str(db), "top_k": "3", "answer_threshold": "0.7",
-        "chunk_chars": "300", "max_file_mb": "2", "rrf_k": "10", "keyword_weight": "2"}))
+        "chunk_chars": "300", "max_file_mb": "2", "rrf_k": "10", "keyword_weight": "2",
+        "vector_weight": "0.5"}))
     try:
         assert isinstance(engine.store, SQLiteStore) and engine.store.path == db
         assert isinstance(engine.embedder, HashEmbedder)
         assert engine.answerer.top_k == 3 and engine.answerer.threshold == 0.7
         assert engine.ingestor.chunk_chars == 300 and engine.ingestor.max_bytes == 2 * 1024 * 1024
-        assert engine.retriever.rrf_k == 10 and engine.retriever.weights == {"keyword": 2.0, "vector": 1.0}
+        assert engine.retriever.rrf_k == 10 and engine.retriever.weights == {"keyword": 2.0, "vector": 0.5}
         assert engine.store is engine.store  # built once
     finally:
         engine.close()
