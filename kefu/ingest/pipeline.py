@@ -20,7 +20,7 @@ from kefu.nlp.text import detect_language, normalize
 from kefu.store.base import Chunk, Document, Store
 
 # Bump when a change to cleaning or chunking should re-ingest unchanged files.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 EMBED_BATCH = 64
 log = logging.getLogger(__name__)
 
