@@ -315,6 +315,9 @@ def evaluate(qs: list[Question], model: Model, extended: bool = False) -> dict[s
         by[s].append(i)
     for i, g in enumerate(groups):
         by[f"group:{g}"].append(i)
+    for i, q in enumerate(qs):
+        if q.source.startswith("demo"):
+            by[f"demo lang:{q.lang}"].append(i)
     out["by_source"] = {s: {"n": len(ix), "right": round(float(y[ix].mean()), 4),
                             "mean_conf": round(float(p[ix].mean()), 4), **scores(p[ix], y[ix]),
                             "answered@0.5": round(float((p[ix] >= 0.5).mean()), 4)}
@@ -377,6 +380,14 @@ def show(result: dict[str, Any]) -> None:
                      ev["auroc"]])
     print_table("held-out calibration (one question = the candidate Answerer picks)",
                 ["model", "questions", "right", "mean conf", "ECE (10 bins)", "Brier", "AUROC"], rows)
+    base = result["heldout"]["fitted (written)"]
+    abl = [["base features (fitted)", base["ece"], base["brier"], base["auroc"],
+            *(base["by_source"].get(s, {}).get("ece", "-") for s in ("bitext-faq", "afqmc", "demo"))]]
+    for name, v in result["ablation_one_extra_feature"].items():
+        abl.append([name, v["ece"], v["brier"], v["auroc"],
+                    *(v.get(f"ece {s}", "-") for s in ("bitext-faq", "afqmc", "demo"))])
+    print_table("one extra feature at a time (held-out)", ["features", "ECE", "Brier", "AUROC",
+                                                           "ECE bitext-faq", "ECE afqmc", "ECE demo"], abl)
     main = result["heldout"]["fitted (written)"]
     print_table("reliability, fitted model, held-out half", ["confidence bin", "n", "mean conf", "accuracy"],
                 [[r["bin"], r["n"], r["mean_conf"] if r["mean_conf"] is not None else "-",
@@ -406,8 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="do not write kefu/dialog/calibration.json")
     parser.add_argument("--rebuild", action="store_true", help="re-create the cached knowledge bases")
     parser.add_argument("--exclude", nargs="*", default=[], metavar="SOURCE",
-                        help="source families left out of the fit (still reported), e.g. afqmc")
-    parser.add_argument("--C", type=float, default=10.0, help="inverse L2 strength of the logistic fits")
+                        help="sources left out of the fit and of the written figures (still reported), "
+                             "e.g. afqmc")
+    parser.add_argument("--C", type=float, default=1000.0,
+                        help="inverse L2 strength of the fits (weak: raw cosines need large weights)")
     parser.add_argument("--home", type=Path, default=BASE_DIR, help="where the benchmark stores live")
     args = parser.parse_args(argv)
     n = args.questions or (300 if args.quick else 1200)
@@ -444,24 +457,39 @@ def main(argv: list[str] | None = None) -> int:
     embedder.save()
     log(f"collected in {took():.0f}s")
     fit_half, test_half = split(qs)
-    excluded = [q for q in fit_half if q.source.split("/")[0] in args.exclude]
-    fit_half = [q for q in fit_half if q.source.split("/")[0] not in args.exclude]
+    # --exclude names sources (exact, e.g. "afqmc") left out of the fit; they are still reported.
+    excluded = [q for q in fit_half if q.source in args.exclude]
+    fit_half = [q for q in fit_half if q.source not in args.exclude]
+    test_in = [q for q in test_half if q.source not in args.exclude]
     start = Model.from_calibration(old)
     model, history = fit(fit_half, start, FEATURES, False, args.C)
     zeros = {g: {k: 0.0 for k in EXTENDED} for g in GROUPS}
     for g in GROUPS:
         zeros[g].update(model.weights[g])
     ext, ext_history = fit(fit_half, Model(EXTENDED, zeros, dict(model.bias)), EXTENDED, True, args.C)
-    heldout = {"fitted (written)": evaluate(test_half, model),
-               "before (calibration.json in place)": evaluate(test_half, start),
-               "extended features (probe)": evaluate(test_half, ext, extended=True)}
-    # Sensitivity: the same fit with each in-scope source family left out (evaluated on everything).
+    heldout = {"fitted (written)": evaluate(test_in, model),
+               "before (calibration.json in place)": evaluate(test_in, start),
+               "extended features (probe)": evaluate(test_in, ext, extended=True)}
+    if args.exclude:
+        heldout["fitted (written), scored on excluded sources too"] = evaluate(test_half, model)
+        everything, _ = fit(fit_half + excluded, start, FEATURES, False, args.C)
+        heldout["fitted on every source incl. excluded"] = evaluate(test_in, everything)
+        heldout["fitted on every source incl. excluded, scored on all"] = evaluate(test_half, everything)
+    # Sensitivity: the same fit with each in-scope source left out (scored like the written fit).
     for family in ("afqmc", "bitext-faq", "demo"):
-        if family in args.exclude or not any(q.source.startswith(family) for q in fit_half):
+        if family in args.exclude or not any(q.source == family for q in fit_half):
             continue
-        rest = [q for q in fit_half if q.source.split("/")[0] != family]
-        alt, _ = fit(rest, start, FEATURES, False, args.C)
-        heldout[f"fitted without {family} (sensitivity)"] = evaluate(test_half, alt)
+        alt, _ = fit([q for q in fit_half if q.source != family], start, FEATURES, False, args.C)
+        heldout[f"fitted without {family} (sensitivity)"] = evaluate(test_in, alt)
+    ablation = {}
+    for extra in EXTENDED[len(FEATURES):]:
+        feats = (*FEATURES, extra)
+        init = {g: {k: model.weights[g].get(k, 0.0) for k in feats} for g in GROUPS}
+        alt, _ = fit(fit_half, Model(feats, init, dict(model.bias)), feats, True, args.C)
+        ev = evaluate(test_in, alt, extended=True)
+        ablation[f"+ {extra}"] = {k: ev[k] for k in ("ece", "brier", "auroc")} | {
+            f"ece {s}": ev["by_source"][s]["ece"] for s in ("bitext-faq", "afqmc", "demo")
+            if s in ev["by_source"]}
     calibration = {"weights": model.weights, "bias": model.bias}
     fitted_on = sorted({q.source for q in fit_half})
     groups_n = dict(Counter(pick(q, model, False)[2] for q in fit_half))
@@ -471,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
               "fit_rounds": history, "extended_fit_rounds": ext_history,
               "calibration": calibration, "extended_model": {"features": EXTENDED, "weights": ext.weights,
                                                              "bias": ext.bias},
-              "heldout": heldout, "written": write}
+              "before_note": before.get("note", ""), "heldout": heldout,
+              "ablation_one_extra_feature": ablation, "written": write}
     show(result)
     if write:
         main_ev = heldout["fitted (written)"]
@@ -480,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
                **calibration, "fitted_on": fitted_on, "n": {"questions": len(fit_half), **groups_n},
                "ece_heldout": main_ev["ece"], "brier_heldout": main_ev["brier"],
                "date": datetime.now(UTC).date().isoformat(), "command": command_line(argv)}
+        if args.exclude:
+            everywhere = heldout["fitted (written), scored on excluded sources too"]
+            out["excluded_from_fit"] = args.exclude
+            out["ece_heldout_incl_excluded"] = everywhere["ece"]
+            out["brier_heldout_incl_excluded"] = everywhere["brier"]
         PATH.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         log(f"wrote {PATH}")
     path = write_results("calibrate-quick" if args.quick else "calibrate", result, argv)
