@@ -132,8 +132,9 @@ class SQLiteStore:
                     (doc.tenant, doc.source, doc.uri, doc.title, doc.kind, doc.lang,
                      doc.content_hash, json.dumps(doc.meta, ensure_ascii=False), _now()))
                 doc_id = cur.lastrowid
+                dim = self._dim()  # once per document, not once per chunk
                 for chunk in chunks:
-                    self._insert_chunk(doc, doc_id, chunk)
+                    dim = self._insert_chunk(doc, doc_id, chunk, dim)
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 self._db.execute("ROLLBACK")
@@ -144,18 +145,19 @@ class SQLiteStore:
             doc.id = doc_id
             return doc_id
 
-    def _insert_chunk(self, doc: Document, doc_id: int, chunk: Chunk) -> None:
+    def _insert_chunk(self, doc: Document, doc_id: int, chunk: Chunk, dim: int | None) -> int | None:
+        """Insert one chunk; returns the vector dimension the store now holds."""
         from kefu.nlp.text import tokenize
 
         vector = None
         if chunk.vector is not None:
             array = np.asarray(chunk.vector, dtype=np.float32).ravel()
-            dim = self._dim()
             if dim is not None and array.shape[0] != dim:
                 raise StoreError(f"chunk {chunk.position} of {doc.uri} has a {array.shape[0]}-d vector "
                                  f"but the store holds {dim}-d vectors",
                                  hint="re-ingest after changing the embedder")
             vector = array.tobytes()
+            dim = array.shape[0]
         cur = self._db.execute(
             "INSERT INTO chunks (tenant, doc_id, source, position, title, text, lang, kind, question,"
             " answer, tags, meta, content_hash, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -167,6 +169,7 @@ class SQLiteStore:
         self._db.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
                          (cur.lastrowid, " ".join(tokens)))
         chunk.id, chunk.doc_id = cur.lastrowid, doc_id
+        return dim
 
     def _dim(self) -> int | None:
         row = self._db.execute(
