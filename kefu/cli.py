@@ -341,8 +341,10 @@ def chat(ctx) -> None:
 
 
 from kefu.cli_nlu import register as register_nlu  # noqa: E402
+from kefu.cli_serve import register as register_serve  # noqa: E402
 
 register_nlu(main)
+register_serve(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

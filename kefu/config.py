@@ -50,6 +50,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nlu_catalogue", "", "Catalogue CSV (sku,name,name_zh,...) whose products NLU recognises "
             "as entities; empty: none"),
     Setting("nlu_ner", True, "Find person/organisation/location entities with LAC (zh) and spaCy (en)"),
+    Setting("chat_store", "sqlite", "Chat store backend: conversations, messages, queue, agents, keys"),
+    Setting("chat_database_url", "", "Chat database; empty means $KEFU_HOME/chats.db"),
+    Setting("host", "127.0.0.1", "Address `kefu serve` listens on"),
+    Setting("port", 8000, "Port `kefu serve` listens on", minimum=1, maximum=65535),
+    Setting("max_request_kb", 64, "Largest HTTP request body accepted, in KB", minimum=1, maximum=102400),
+    Setting("rate_limit_ip_per_min", 120, "Requests per minute from one client address; 0 = no limit",
+            minimum=0),
+    Setting("rate_limit_key_per_min", 6000, "Requests per minute with one API key; 0 = no limit", minimum=0),
+    Setting("session_hours", 12.0, "How long an agent stays signed in", minimum=0.01, maximum=24 * 90),
+    Setting("cors_origins", "", "Comma-separated origins allowed besides those bound to widget keys"),
     Setting("log_level", "WARNING", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("log_format", "json", "Log format on stderr", choices=("json", "text")),
 )
@@ -80,6 +90,10 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.home / "kefu.db"
+
+    @property
+    def chats_path(self) -> Path:
+        return self.home / "chats.db"
 
     @classmethod
     def load(cls, home: str | Path | None = None, overrides: dict[str, Any] | None = None,

@@ -5,11 +5,13 @@ from functools import cached_property
 
 from kefu.config import Config
 from kefu.dialog.answer import Answerer
+from kefu.dialog.service import ChatService
 from kefu.ingest.pipeline import Ingestor
 from kefu.nlp.embed import Embedder, load_embedder
 from kefu.registry import resolve
 from kefu.retrieve.retriever import Retriever
 from kefu.store.base import Store
+from kefu.store.chats import ChatStore
 
 
 class Engine:
@@ -22,6 +24,15 @@ class Engine:
     def store(self) -> Store:
         cls = resolve("store", self.config.store)
         return cls(self.config.database_url or self.config.db_path)
+
+    @cached_property
+    def chats(self) -> ChatStore:
+        cls = resolve("chatstore", self.config.chat_store)
+        return cls(self.config.chat_database_url or self.config.chats_path)
+
+    @cached_property
+    def service(self) -> ChatService:
+        return ChatService(self, self.chats)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -47,5 +58,6 @@ class Engine:
                         redact_names=c.redact_names)
 
     def close(self) -> None:
-        if "store" in self.__dict__:
-            self.store.close()
+        for name in ("store", "chats"):
+            if name in self.__dict__:
+                self.__dict__[name].close()

