@@ -106,3 +106,4 @@ def kb_engine(tmp_path_factory, embedder):
     assert report.totals()["failed"] == 0
     yield eng
     eng.close()
+

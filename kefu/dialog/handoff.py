@@ -15,7 +15,8 @@ from kefu.errors import InputError
 EXPLICIT = re.compile(
     r"转人工|人工客服|人工服务|真人|找人工|接人工|客服人员|要人工|人工[!！。]?$|"
     r"\b(talk|speak|chat|connect me)\b.{0,20}\b(human|person|agent|representative|someone real)\b|"
-    r"\b(human|live|real) (agent|person|representative)\b|^\s*(agent|human|operator)\s*[.!]?\s*$",
+    r"\b(human|live|real) (agent|person|representative)\b|"
+    r"^\s*(please\s*,?\s*)?(an? )?(agent|human|operator|person)(,? please)?\s*[.!?]*\s*$",
     re.IGNORECASE)
 # Topics a bot should not handle alone, found by keyword when no trained intent says so.
 SENSITIVE = {

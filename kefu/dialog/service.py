@@ -29,6 +29,8 @@ from kefu.store.chats import ChatStore, Conversation, Message
 REMEMBERED = ("ORDER_NUMBER", "PRODUCT", "EMAIL", "PHONE", "DATE", "MONEY")
 FOLLOW_UP = re.compile(r"^\s*(and|what about|how about|also|same for|and for|what if)\b|"
                        r"^\s*(那|那么|还有|另外|再问|如果是)|呢\s*[?？]?\s*$", re.IGNORECASE)
+QUESTION_WORD = re.compile(r"如何|怎么|怎样|什么|多少|几|吗|哪|为什么|能否|可以|是否|"
+                           r"\b(how|what|when|where|which|who|why|can|do|does|is|are)\b", re.IGNORECASE)
 TEXTS = {
     "queued": {"en": "I'm connecting you with a human agent ({reason}). You are number {position} in the "
                      "queue; an agent will reply here.",
@@ -270,7 +272,8 @@ class ChatService:
         if msg.conversation_id != conv_id or msg.role != "agent":
             raise InputError(f"message {message_id} is not an agent reply in this conversation")
         if not question:
-            earlier = [m for m in self.history(tenant, conv_id) if m.role == "customer" and m.id < msg.id]
+            earlier = [m for m in self.history(tenant, conv_id)
+                       if m.role == "customer" and m.id < msg.id and not EXPLICIT.search(m.text)]
             if not earlier:
                 raise InputError("no customer question precedes this reply; give the question")
             question = earlier[-1].text
@@ -359,7 +362,10 @@ class ChatService:
 
 def is_follow_up(text: str) -> bool:
     """Short or elliptical messages that only make sense with the previous question."""
-    return bool(FOLLOW_UP.search(text)) or len(tokenize(text, stopwords=True)) <= 2
+    if FOLLOW_UP.search(text):
+        return True
+    # "X1 Pro?" alone: a bare noun phrase with no question word of its own.
+    return len(tokenize(text, stopwords=True)) <= 2 and not QUESTION_WORD.search(text)
 
 
 def _sentiments(state: dict) -> list[Sentiment]:
