@@ -4,10 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 KEFU_HOME ?= $(HOME)/.kefu
 DEMO ?= examples/demo-kb
+HOST ?= 127.0.0.1
+PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install lint bench clean
+.PHONY: run chat test install lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
+	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu ingest $(DEMO) --source demo-kb
+	OMP_NUM_THREADS=1 KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu serve --demo --host $(HOST) --port $(PORT)
+
+chat: install
 	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu ingest $(DEMO) --source demo-kb
 	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu chat
 
