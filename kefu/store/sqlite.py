@@ -13,6 +13,7 @@ import numpy as np
 
 from kefu.errors import StoreError
 from kefu.store.base import Chunk, Document, Filters, Hit
+from kefu.store.sqlite_files import open_sqlite
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -76,29 +77,9 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
-                                       isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open as a SQLite database: {exc}") from exc
+        self._db = open_sqlite(self.path, MIGRATIONS, foreign_keys=True)
         self._lock = threading.RLock()
         self._vectors: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._migrate()
-
-    # -- schema -----------------------------------------------------------------------------
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                try:
-                    self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-                except sqlite3.DatabaseError as exc:
-                    self._db.rollback()
-                    raise StoreError(f"{self.path}: migration {number} failed: {exc}") from exc
 
     # -- documents --------------------------------------------------------------------------
     @_locked

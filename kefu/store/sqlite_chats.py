@@ -15,6 +15,7 @@ from typing import Any
 
 from kefu.errors import InputError, NotFoundError, StoreError
 from kefu.store.chats import ROLES, STATUSES, Agent, ApiKey, Conversation, Message
+from kefu.store.sqlite_files import open_sqlite
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -91,26 +92,8 @@ class SQLiteChatStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
-                                       isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open as a SQLite database: {exc}") from exc
+        self._db = open_sqlite(self.path, MIGRATIONS)
         self._lock = threading.RLock()
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                try:
-                    self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-                except sqlite3.DatabaseError as exc:
-                    self._db.rollback()
-                    raise StoreError(f"{self.path}: migration {number} failed: {exc}") from exc
 
     def _run(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
         with self._lock:
