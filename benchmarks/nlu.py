@@ -28,39 +28,9 @@ GOEMOTIONS = (
     "disappointment disapproval disgust embarrassment excitement fear gratitude grief joy love "
     "nervousness optimism pride realization relief remorse sadness surprise neutral"
 ).split()
-EKMAN = {
-    "anger": ["anger", "annoyance", "disapproval"],
-    "disgust": ["disgust"],
-    "fear": ["fear", "nervousness"],
-    "joy": [
-        "joy",
-        "amusement",
-        "approval",
-        "excitement",
-        "gratitude",
-        "love",
-        "optimism",
-        "relief",
-        "pride",
-        "admiration",
-        "desire",
-        "caring",
-    ],
-    "sadness": ["sadness", "disappointment", "embarrassment", "grief", "remorse"],
-    "surprise": ["surprise", "realization", "confusion", "curiosity"],
-    "neutral": ["neutral"],
-}
+from kefu.nlp.sentiment import EKMAN, SERVICE_OF_EKMAN  # noqa: E402  (one grouping, shared with the model card)
+
 EKMAN_OF = {e: group for group, members in EKMAN.items() for e in members}
-# Ekman groups → the five customer-service emotions kefu reports.
-SERVICE_OF_EKMAN = {
-    "anger": "anger",
-    "disgust": "anger",
-    "fear": "anxiety",
-    "joy": "satisfaction/joy",
-    "sadness": "frustration/disappointment",
-    "surprise": "neutral",
-    "neutral": "neutral",
-}
 POLARITY_OF_EKMAN = {
     "anger": "negative",
     "disgust": "negative",

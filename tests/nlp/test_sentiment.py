@@ -105,3 +105,14 @@ def test_trend_calm_and_improving():
     better = sentiment_trend([_s(-0.8, "frustration/disappointment"), _s(-0.2), _s(0.6, "satisfaction/joy")])
     assert better.direction == "improving" and not better.escalate
     assert sentiment_trend([]).turns == 0
+
+
+def test_model_card_grouping_is_the_shared_constant():
+    import json
+
+    from kefu.nlp.sentiment import DEFAULT_DIR, EKMAN, service_grouping
+
+    card = json.loads((DEFAULT_DIR / "card.json").read_text(encoding="utf-8"))
+    assert {k: sorted(v) for k, v in card["emotion_grouping"].items()} == \
+        {k: sorted(v) for k, v in service_grouping().items()}
+    assert sum(len(v) for v in EKMAN.values()) == 28  # every GoEmotions label, once
