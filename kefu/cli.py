@@ -288,12 +288,12 @@ def ask(ctx, question, batch, source, tag, lang, as_json) -> None:
             if not line.strip():
                 continue
             try:
-                body = engine.answerer.ask(tenant, line, filters).to_dict()
+                body = engine.respond(tenant, line, filters).to_dict()
             except InputError as exc:
                 body = {"error": {"code": exc.code, "message": f"line {n}: {exc}"}}
             click.echo(json.dumps({"question": line, **body}, ensure_ascii=False))
         return
-    answer = engine.answerer.ask(tenant, question, filters)
+    answer = engine.respond(tenant, question, filters)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -331,7 +331,7 @@ def chat(ctx) -> None:
         if line in ("/quit", "/exit", "quit", "exit"):
             break
         try:
-            answer = engine.answerer.ask(tenant, line)
+            answer = engine.respond(tenant, line)
         except InputError as exc:
             out.print(f"[red]{exc}[/]")
             continue

@@ -103,6 +103,13 @@ class Config:
     def as_dict(self) -> dict[str, Any]:
         return dict(self._values)
 
+    def with_values(self, overrides: dict[str, Any], origin: str = "tenant policy") -> Config:
+        """A copy with ``overrides`` checked like any other source of settings."""
+        values = dict(self._values)
+        for name, raw in overrides.items():
+            values[name] = _check(name, raw, origin)
+        return Config(self.home, values)
+
     @property
     def db_path(self) -> Path:
         return self.home / "kefu.db"

@@ -157,7 +157,7 @@ class ChatService:
                 trend_reason=trend.reason, low_confidence_streak=conv.state.get("low_confidence_streak", 0),
                 turns=trend.turns)
             if decision is None:
-                answer, context = self._answer(conv, text)
+                answer, context = self._answer(conv, text, signals["emotion"])
                 turn.replies.append(self._bot_message(conv, answer, context, signals))
                 streak = conv.state.get("low_confidence_streak", 0) + 1 if answer.mode == "abstain" else 0
                 conv.state["low_confidence_streak"] = streak
@@ -308,18 +308,29 @@ class ChatService:
         state["turns"] = state.get("turns", 0) + 1
         return sentiment_trend(_sentiments(state))
 
-    def _answer(self, conv: Conversation, text: str) -> tuple[Answer, dict[str, Any]]:
+    def _answer(self, conv: Conversation, text: str, emotion: str = "neutral") -> tuple[Answer, dict[str, Any]]:
         """Answer ``text``; a follow-up ("and the Pro?", "那退货呢？") is read with the last question."""
         answerer = self.engine.answerer
+        composer = self.engine.composer(conv.tenant)
         answer = answerer.ask(conv.tenant, text)
         context: dict[str, Any] = {"entities": dict(conv.state.get("entities", {}))}
         previous = conv.state.get("last_question")
         if previous and is_follow_up(text):
-            combined = f"{previous} {text}"
+            combined = composer.rewrite(previous, text) or f"{previous} {text}"
             joint = answerer.ask(conv.tenant, combined)
             if answer.mode == "abstain" or (joint.mode != "abstain" and joint.confidence > answer.confidence):
                 answer = joint
                 context["read_as"] = combined
+        if composer.enabled:
+            history = [(m.role, m.text) for m in self.chats.list_messages(conv.tenant, conv.id)[-6:-1]
+                       if m.role in ("customer", "bot", "agent")]
+            answer = composer.compose(conv.tenant, context.get("read_as", text), answer, emotion=emotion,
+                                      history=history)
+            tokens = answer.explanation.get("generator", {}).get("tokens")
+            if tokens:
+                used = conv.state.setdefault("tokens", {"prompt": 0, "completion": 0})
+                used["prompt"] += tokens["prompt"]
+                used["completion"] += tokens["completion"]
         if answer.mode != "abstain":
             conv.state["last_question"] = context.get("read_as", text)[-300:]
         tried = conv.state.setdefault("tried", [])

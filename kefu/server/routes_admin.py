@@ -59,6 +59,16 @@ def put_policy(body: dict, who: Principal = Depends(admin), svc: Services = Depe
     return svc.chat.set_policy(who.tenant, body).to_dict()
 
 
+@router.get("/policy/generator", summary="The tenant's generator settings (overrides of the server's)")
+def get_generator(who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
+    return svc.engine.chats.get_policy(who.tenant, "generator") or {}
+
+
+@router.put("/policy/generator", summary="Set the tenant's generator chain and model server")
+def put_generator(body: dict, who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
+    return svc.engine.set_generator_policy(who.tenant, body)
+
+
 @router.get("/sources", summary="The tenant's knowledge sources")
 def sources(who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
     return {"sources": svc.engine.store.list_sources(who.tenant)}

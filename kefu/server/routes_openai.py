@@ -78,13 +78,15 @@ def _text(content) -> str:
 
 def _answer(svc: Services, tenant: str, users: list[str]) -> Answer:
     answerer = svc.engine.answerer
+    composer = svc.engine.composer(tenant)
     question = users[-1]
     answer = answerer.ask(tenant, question)
     if len(users) > 1 and is_follow_up(question):
-        joint = answerer.ask(tenant, f"{users[-2]} {question}")
+        combined = composer.rewrite(users[-2], question) or f"{users[-2]} {question}"
+        joint = answerer.ask(tenant, combined)
         if answer.mode == "abstain" or (joint.mode != "abstain" and joint.confidence > answer.confidence):
-            answer = joint
-    return answer
+            answer, question = joint, combined
+    return composer.compose(tenant, question, answer) if composer.enabled else answer
 
 
 def render(answer: Answer) -> str:

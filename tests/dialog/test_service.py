@@ -192,3 +192,42 @@ def test_a_new_service_on_the_same_store_carries_on(service, kb_engine):
     turn = again.post("acme", c.id, "How long does shipping take?")
     assert bot(turn).meta["explanation"]["context"]["entities"]["ORDER_NUMBER"] == "NT2026030112345"
     assert len(again.history("acme", c.id)) == 4
+
+
+@pytest.fixture
+def with_generator(kb_engine):
+    """Gives tenant acme a fake generator for one test."""
+    from kefu.dialog.compose import Composer
+    from tests.llm.fakes import FakeGenerator
+
+    def install(reply):
+        fake = FakeGenerator(reply)
+        kb_engine._composers["acme"] = ("{}", Composer(kb_engine.store, kb_engine.embedder, [fake], redact=False))
+        return fake
+
+    yield install
+    kb_engine._composers.pop("acme", None)
+
+
+def test_generated_answers_and_token_counts_per_conversation(service, with_generator):
+    fake = with_generator("You can return any item within 30 days of delivery [1].")
+    c = service.start("acme")
+    turn = service.post("acme", c.id, "How do I return an item?")
+    assert bot(turn).meta["mode"] == "generated" and "[1]" in bot(turn).text
+    service.post("acme", c.id, "How do I return an item?")
+    tokens = service.get("acme", c.id).state["tokens"]
+    assert tokens["prompt"] > 0 and tokens["completion"] > 0 and len(fake.calls) == 2
+
+
+def test_model_rewrites_follow_ups_when_configured(service, with_generator):
+    def reply(messages):
+        if "standalone question" in messages[0]["content"]:
+            return "How long does express shipping take?"
+        return "Express shipping takes 3-6 business days [1]."
+
+    with_generator(reply)
+    c = service.start("acme")
+    service.post("acme", c.id, "How long does shipping take?")
+    answer = bot(service.post("acme", c.id, "and express?"))
+    assert answer.meta["explanation"]["context"]["read_as"] == "How long does express shipping take?"
+    assert "3-6" in answer.text

@@ -325,3 +325,16 @@ def test_restart_loses_nothing(kb_engine, acme, client):
             assert len(again.get(f"/v1/conversations/{cid}/messages", headers=acme.w).json()["messages"]) == 2
     finally:
         fresh.close()
+
+
+def test_generator_policy_is_checked_per_tenant(client, acme):
+    r = client.put("/v1/admin/policy/generator", json={"generator": "nope"}, headers=acme.a)
+    assert r.status_code == 400 and "unknown generator backend 'nope'" in r.json()["error"]["message"]
+    r = client.put("/v1/admin/policy/generator", json={"llm_temperature": 9}, headers=acme.a)
+    assert r.status_code == 400 and "llm_temperature" in r.json()["error"]["message"]
+    r = client.put("/v1/admin/policy/generator", json={"tenant": "globex"}, headers=acme.a)
+    assert r.status_code == 400 and "not a per-tenant generator setting" in r.json()["error"]["message"]
+    r = client.put("/v1/admin/policy/generator", json={"llm_max_tokens": 120}, headers=acme.a)
+    assert r.json() == {"llm_max_tokens": 120}
+    assert client.get("/v1/admin/policy/generator", headers=acme.a).json() == {"llm_max_tokens": 120}
+    client.put("/v1/admin/policy/generator", json={}, headers=acme.a)
