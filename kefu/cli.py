@@ -340,11 +340,13 @@ def chat(ctx) -> None:
     out.print("bye · 再见")
 
 
+from kefu.cli_eval import register as register_eval  # noqa: E402
 from kefu.cli_nlu import register as register_nlu  # noqa: E402
 from kefu.cli_serve import register as register_serve  # noqa: E402
 
 register_nlu(main)
 register_serve(main)
+register_eval(main.commands["eval"])
 
 if __name__ == "__main__":  # pragma: no cover
     main()

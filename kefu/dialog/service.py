@@ -183,10 +183,13 @@ class ChatService:
             self.chats.update_conversation(conv)
             return Turn(conv, msg, [], decision)
 
-    def feedback(self, tenant: str, message_id: int, rating: int) -> Message:
+    def feedback(self, tenant: str, message_id: int, rating: int, conv_id: str | None = None) -> Message:
+        """Thumbs on an answer; with ``conv_id`` the message must belong to that conversation."""
         if rating not in (-1, 1):
             raise InputError("rating must be 1 (helpful) or -1 (not helpful)")
         msg = self.chats.get_message(tenant, message_id)
+        if conv_id is not None and msg.conversation_id != conv_id:
+            raise NotFoundError(f"message {message_id} not found")
         if msg.role not in ("bot", "agent"):
             raise InputError("feedback can only be given on a bot or agent answer")
         self.chats.set_feedback(tenant, message_id, rating)
@@ -224,8 +227,12 @@ class ChatService:
             conv = self.get(tenant, conv_id)
             if conv.status == "agent" and conv.agent not in (None, agent):
                 raise InputError(f"conversation is already taken by {conv.agent}")
+            if conv.status == "agent" and conv.agent == agent:
+                return conv
             conv.status, conv.agent = "agent", agent
-            self._system(conv, "joined", conv.lang or "en", agent=agent)
+            account = self.chats.get_agent(tenant, agent)
+            name = account.display_name if account and account.display_name else agent
+            self._system(conv, "joined", conv.lang or "en", agent=name)
             self.chats.update_conversation(conv)
             return conv
 

@@ -159,6 +159,9 @@ async def _too_large(send: Send, limit: int) -> None:
 class _Cors:
     """CORS for the origins bound to widget keys (any tenant's) plus ``cors_origins``.
 
+    Never with credentials: the widget authenticates with its key, and the agent console (the only
+    cookie user) is same-origin, so a page on a bound origin cannot ride an agent's session.
+
     Which key may be used from which origin is checked per request in ``deps.caller``.
     """
 
@@ -189,7 +192,6 @@ class _Cors:
             extra = [(b"access-control-allow-origin", origin.encode()),
                      (b"access-control-allow-methods", b"GET, POST, PUT, DELETE, OPTIONS"),
                      (b"access-control-allow-headers", CORS_HEADERS.encode()),
-                     (b"access-control-allow-credentials", b"true"),
                      (b"access-control-max-age", b"600"), (b"vary", b"Origin")] if ok else []
             await send({"type": "http.response.start", "status": status, "headers": extra})
             await send({"type": "http.response.body", "body": b""})
@@ -199,8 +201,7 @@ class _Cors:
             if ok and message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [
-                    (b"access-control-allow-origin", origin.encode()),
-                    (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
+                    (b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

@@ -59,11 +59,15 @@ def _credential(request: Request, bearer: HTTPAuthorizationCredentials | None, h
 
 def caller(request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
            header: str | None = Depends(_key_header), svc: Services = Depends(services)) -> Principal:
-    """Any valid credential: API key, root key, or agent session (cookie or bearer)."""
-    svc.limiter.hit("ip:" + client_ip(request), svc.config.rate_limit_ip_per_min, "client address")
+    """Any valid credential: API key, root key, or agent session (cookie or bearer).
+
+    Signed-in agents are limited per session, not per address: one office network holds many.
+    """
     raw = _credential(request, bearer, header)
     if raw is None and request.cookies.get(SESSION_COOKIE):
         raw = request.cookies[SESSION_COOKIE]
+    if not (raw or "").startswith(SESSION_PREFIX):
+        svc.limiter.hit("ip:" + client_ip(request), svc.config.rate_limit_ip_per_min, "client address")
     if not raw:
         raise AuthError("an API key is required (Authorization: Bearer KEY or X-Kefu-Key: KEY)")
     if len(raw) > 200:

@@ -84,7 +84,8 @@ async def events(conversation_id: str, request: Request, after: int = Query(0, g
 
 async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request: Request) -> AsyncIterator[dict]:
     """New messages and status changes, polled from the chat store (works across replicas)."""
-    status = None
+    seen: tuple | None = None
+    polls = 0
     while not await request.is_disconnected():
         try:
             msgs = await run_in_threadpool(svc.chat.chats.list_messages, tenant, conv_id, after)
@@ -95,10 +96,14 @@ async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request:
         for msg in msgs:
             after = msg.id
             yield {"event": "message", "id": str(msg.id), "data": json.dumps(msg.to_dict(), ensure_ascii=False)}
-        if conv.status != status:
-            status = conv.status
-            position = svc.chat.position(conv) if status == "queued" else None
-            yield {"event": "status", "data": json.dumps(public_conversation(conv, position))}
+        # The queue position moves as others are served: recompute it every few polls while queued.
+        position = svc.chat.position(conv) if conv.status == "queued" and (polls % 10 == 0 or seen is None
+                                                                           or seen[0] != "queued") else None
+        state = (conv.status, position if position is not None else (seen[1] if seen else None))
+        if state != seen:
+            seen = state
+            yield {"event": "status", "data": json.dumps(public_conversation(conv, state[1]))}
+        polls += 1
         await asyncio.sleep(POLL_SECONDS)
 
 
@@ -117,8 +122,9 @@ def csat(conversation_id: str, body: Csat, who: Principal = Depends(customer),
     return {"conversation": public_conversation(svc.chat.csat(who.tenant, conversation_id, body.score))}
 
 
-@router.post("/messages/{message_id}/feedback", summary="Thumbs up (1) or down (-1) on an answer")
-def feedback(body: Feedback, message_id: int = Path(..., ge=1, le=2**62), who: Principal = Depends(customer),
-             svc: Services = Depends(services)) -> JSONResponse:
-    msg = svc.chat.feedback(who.tenant, message_id, body.rating)
+@router.post("/conversations/{conversation_id}/messages/{message_id}/feedback",
+             summary="Thumbs up (1) or down (-1) on an answer of this conversation")
+def feedback(conversation_id: str, body: Feedback, message_id: int = Path(..., ge=1, le=2**62),
+             who: Principal = Depends(customer), svc: Services = Depends(services)) -> JSONResponse:
+    msg = svc.chat.feedback(who.tenant, message_id, body.rating, conversation_id)
     return JSONResponse({"message_id": msg.id, "feedback": msg.feedback})

@@ -231,3 +231,15 @@ def test_model_rewrites_follow_ups_when_configured(service, with_generator):
     answer = bot(service.post("acme", c.id, "and express?"))
     assert answer.meta["explanation"]["context"]["read_as"] == "How long does express shipping take?"
     assert "3-6" in answer.text
+
+
+def test_taking_twice_adds_one_join_notice_with_the_display_name(service):
+    from kefu.store.chats import Agent
+
+    service.chats.add_agent(Agent("acme", "alice", "x", "agent", "Alice Wang"))
+    c = service.start("acme")
+    service.post("acme", c.id, "转人工")
+    service.take("acme", c.id, "alice")
+    service.take("acme", c.id, "alice")
+    joins = [m for m in service.history("acme", c.id) if m.meta.get("kind") == "joined"]
+    assert len(joins) == 1 and "Alice Wang" in joins[0].text

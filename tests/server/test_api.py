@@ -101,8 +101,11 @@ def test_handoff_agent_takeover_and_csat_over_http(client, acme):
 def test_handoff_button_and_feedback(client, acme):
     cid = new_conv(client, acme)
     bot = say(client, acme, cid, "How do I return an item?")["replies"][0]
-    r = client.post(f"/v1/messages/{bot['id']}/feedback", json={"rating": -1}, headers=acme.w)
+    r = client.post(f"/v1/conversations/{cid}/messages/{bot['id']}/feedback", json={"rating": -1}, headers=acme.w)
     assert r.json() == {"message_id": bot["id"], "feedback": -1}
+    other = new_conv(client, acme)  # a message id from another conversation of the same tenant
+    r = client.post(f"/v1/conversations/{other}/messages/{bot['id']}/feedback", json={"rating": 1}, headers=acme.w)
+    assert r.status_code == 404
     r = client.post(f"/v1/conversations/{cid}/handoff", headers=acme.w)
     assert r.json()["conversation"]["status"] == "queued" and r.json()["message"]["role"] == "system"
     again = client.post(f"/v1/conversations/{cid}/handoff", headers=acme.w)
@@ -154,6 +157,7 @@ def test_no_key_bad_key_wrong_kind(client, acme):
 def test_widget_key_is_bound_to_its_origins_and_cors(client, acme):
     ok = client.post("/v1/conversations", json={}, headers={**acme.w, "Origin": ORIGIN})
     assert ok.status_code == 201 and ok.headers["access-control-allow-origin"] == ORIGIN
+    assert "access-control-allow-credentials" not in ok.headers  # a shop page can't ride an agent's cookie
     bad = client.post("/v1/conversations", json={}, headers={**acme.w, "Origin": "https://evil.example"})
     assert bad.status_code == 403 and "evil.example" in bad.json()["error"]["message"]
     assert "access-control-allow-origin" not in bad.headers
@@ -173,7 +177,7 @@ def test_tenants_never_see_each_other(client, acme, globex):
                                ("POST", f"/v1/conversations/{cid}/messages", {"text": "hi"}),
                                ("POST", f"/v1/conversations/{cid}/handoff", None),
                                ("POST", f"/v1/conversations/{cid}/csat", {"score": 1}),
-                               ("POST", f"/v1/messages/{bot['id']}/feedback", {"rating": 1})]:
+                               ("POST", f"/v1/conversations/{cid}/messages/{bot['id']}/feedback", {"rating": 1})]:
         r = client.request(method, path, json=body, headers=globex.w)
         assert r.status_code == 404, (path, r.text)
     agent = login(client, "globex")
@@ -279,12 +283,13 @@ def test_unknown_conversations_are_404_json(client, acme, path):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("path,body", [("/v1/messages/0/feedback", {"rating": 1}),
-                                       ("/v1/messages/99999999999999999999999/feedback", {"rating": 1}),
-                                       ("/v1/messages/abc/feedback", {"rating": 1}),
-                                       ("/v1/messages/1/feedback", {"rating": 5})])
+@pytest.mark.parametrize("path,body", [("/messages/0/feedback", {"rating": 1}),
+                                       ("/messages/99999999999999999999999/feedback", {"rating": 1}),
+                                       ("/messages/abc/feedback", {"rating": 1}),
+                                       ("/messages/1/feedback", {"rating": 5})])
 def test_bad_feedback(client, acme, path, body):
-    r = client.post(path, json=body, headers=acme.w)
+    cid = new_conv(client, acme)
+    r = client.post(f"/v1/conversations/{cid}{path}", json=body, headers=acme.w)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
 
 

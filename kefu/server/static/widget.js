@@ -137,7 +137,7 @@
     ".kefu-banner{background:#fef3c7;color:#92400e;font-size:12.5px;padding:7px 14px;display:flex;gap:8px;align-items:center;",
     "  border-bottom:1px solid #fde68a}",
     ".kefu-banner[hidden]{display:none}",
-    ".kefu-log{flex:1;overflow-y:auto;padding:14px 12px 6px;background:#f7f8fa;scroll-behavior:smooth}",
+    ".kefu-log{flex:1;overflow-y:auto;padding:14px 12px 6px;background:#f7f8fa}",
     ".kefu-row{display:flex;flex-direction:column;margin:0 0 10px;max-width:100%}",
     ".kefu-row-customer{align-items:flex-end}",
     ".kefu-row-bot,.kefu-row-agent{align-items:flex-start}",
@@ -150,6 +150,7 @@
     ".kefu-row-system .kefu-msg{background:#eef2ff;color:#3730a3;font-size:12.5px;text-align:center;border-radius:10px;max-width:92%;padding:7px 12px}",
     ".kefu-row-customer .kefu-msg a{color:#fff}",
     ".kefu-msg a{color:var(--kefu-c)}",
+    ".kefu-ref{font-size:10px;color:var(--kefu-muted);margin-left:1px}",
     ".kefu-meta{font-size:11px;color:var(--kefu-muted);margin:3px 6px 0}",
     ".kefu-meta.kefu-err{color:#b91c1c}",
     ".kefu-pending .kefu-msg{opacity:.72}",
@@ -176,7 +177,7 @@
     ".kefu-thumb[aria-pressed=true]{color:var(--kefu-c);background:#e8efff;border-color:#c7d7fe}",
     ".kefu-csat{background:#fff;border:1px solid var(--kefu-line);border-radius:12px;padding:12px;margin:0 auto 10px;",
     "  max-width:92%;text-align:center}",
-    ".kefu-csat p{margin:0 0 8px;font-weight:500}",
+    ".kefu-csat p{margin:0 0 10px;font-weight:500}",
     ".kefu-stars{display:flex;gap:6px;justify-content:center}",
     ".kefu-star{width:38px;height:38px;border-radius:10px;border:1px solid var(--kefu-line);background:#f9fafb;font-weight:600}",
     ".kefu-star:hover{background:var(--kefu-c);color:#fff;border-color:var(--kefu-c)}",
@@ -331,18 +332,30 @@
   el.handoff.addEventListener("click", function () { handoff(); });
 
   // -- rendering -------------------------------------------------------------------------------
-  function nodeText(target, text) {
+  function plain(target, text, refs) {
+    // Source markers of generated answers ([1]) become small superscripts.
+    var parts = refs ? text.split(/\[(\d{1,2})\]/) : [text];
+    for (var i = 0; i < parts.length; i++) {
+      if (i % 2) {
+        var sup = document.createElement("sup");
+        sup.className = "kefu-ref";
+        sup.textContent = parts[i];
+        target.appendChild(sup);
+      } else if (parts[i]) target.appendChild(document.createTextNode(parts[i]));
+    }
+  }
+  function nodeText(target, text, refs) {
     // Plain text with http(s) links made clickable; never HTML from the server.
     target.textContent = "";
     var re = /https?:\/\/[^\s<>"'，。）)]+/g, last = 0, m;
     while ((m = re.exec(text))) {
-      if (m.index > last) target.appendChild(document.createTextNode(text.slice(last, m.index)));
+      if (m.index > last) plain(target, text.slice(last, m.index), refs);
       var a = document.createElement("a");
       a.href = m[0]; a.textContent = m[0]; a.target = "_blank"; a.rel = "noopener noreferrer nofollow";
       target.appendChild(a);
       last = m.index + m[0].length;
     }
-    if (last < text.length) target.appendChild(document.createTextNode(text.slice(last)));
+    if (last < text.length) plain(target, text.slice(last), refs);
   }
   function fmtTime(iso) {
     if (!iso) return "";
@@ -374,7 +387,7 @@
     bubble.className = "kefu-msg";
     var text = document.createElement("div");
     text.className = "kefu-text";
-    nodeText(text, msg.text || "");
+    nodeText(text, msg.text || "", role === "bot");
     bubble.appendChild(text);
     if (msg.created_at) bubble.title = fmtTime(msg.created_at);
     r.appendChild(bubble);
@@ -385,10 +398,19 @@
   function addSources(bubble, msg) {
     var meta = msg.meta || {};
     if (meta.mode === "abstain") return;  // what was retrieved did not answer: not a source
+    // The answer's own source comes first; other retrieved chunks are shown only when they scored
+    // close to it (the rest is related reading, not a source of this answer).
+    // A generated answer marks its sources ([1], [2]): exactly those are shown.
+    var all = meta.citations || [], top = all.length ? +all[0].score || 0 : 0;
+    var marked = {}, anyMarked = false, re = /\[(\d{1,2})\]/g, m;
+    while ((m = re.exec(msg.text || ""))) { marked[+m[1]] = anyMarked = true; }
     var seen = {}, cites = [];
-    (meta.citations || []).forEach(function (c) {
+    all.forEach(function (c, i) {
       var k = (c.uri || "") + "\u0001" + (c.title || "");
-      if (!seen[k] && (c.title || c.uri)) { seen[k] = 1; cites.push(c); }
+      if (anyMarked ? !marked[c.n] : (cites.length >= 3 || (i > 0 && top > 0 && (+c.score || 0) < 0.75 * top))) return;
+      if (seen[k] || !(c.title || c.uri)) return;
+      seen[k] = 1;
+      cites.push(c);
     });
     if (!cites.length) return;
     var det = document.createElement("details");
@@ -399,9 +421,10 @@
     sum.textContent = t("sources") + " (" + cites.length + ")";
     det.appendChild(sum);
     var ol = document.createElement("ol");
-    cites.slice(0, 6).forEach(function (c) {
+    cites.forEach(function (c) {
       var li = document.createElement("li");
       li.setAttribute("data-kefu", "citation");
+      if (c.n) li.value = c.n;  // numbered as the answer's [n] markers
       var title = document.createElement(/^https?:\/\//.test(c.uri || "") ? "a" : "span");
       title.className = "kefu-cite-title";
       title.textContent = c.title || c.uri;
@@ -417,6 +440,9 @@
       ol.appendChild(li);
     });
     det.appendChild(ol);
+    det.addEventListener("toggle", function () {
+      if (det.open && det.scrollIntoView) det.scrollIntoView({ block: "nearest" });
+    });
     bubble.appendChild(det);
   }
   function addThumbs(r, msg) {
@@ -599,8 +625,13 @@
     box.innerHTML = "";
     var p = document.createElement("p");
     if (want) {
-      p.textContent = t("csatAsk");
-      box.appendChild(p);
+      // The server's "resolved" notice just above already asks; repeat the question only without it.
+      var last = el.log.querySelectorAll('[data-role="system"]');
+      last = last.length ? state.byId[+last[last.length - 1].getAttribute("data-id")] : null;
+      if (!(last && last.msg.meta && last.msg.meta.kind === "resolved")) {
+        p.textContent = t("csatAsk");
+        box.appendChild(p);
+      }
       var stars = document.createElement("div");
       stars.className = "kefu-stars";
       for (var n = 1; n <= 5; n++) {
@@ -826,13 +857,17 @@
     var item = { lid: newLid(), text: text, attempted: false, after: 0 };
     state.outbox.push(item);
     save("outbox", state.outbox);
-    pendingRow(item, state.online ? t("sending") : t("waitingToSend"));
+    pendingRow(item, state.online && navigator.onLine !== false ? t("sending") : t("waitingToSend"));
     scrollDown(true);
     flush();
   }
   function flush() {
     if (state.flushing || !state.outbox.length || !KEY) return;
-    if (navigator.onLine === false) { markOffline(); return; }
+    if (navigator.onLine === false) {
+      markOffline();
+      state.outbox.forEach(function (item) { pendingRow(item, t("waitingToSend")); });
+      return;
+    }
     state.flushing = true;
     clearTimeout(state.retryTimer);
     var step = function () {
@@ -925,7 +960,7 @@
   }
   function rate(id, rating, bar) {
     var buttons = bar.querySelectorAll(".kefu-thumb");
-    json("POST", "/v1/messages/" + id + "/feedback", { rating: rating }).then(function (data) {
+    json("POST", "/v1/conversations/" + state.cid + "/messages/" + id + "/feedback", { rating: rating }).then(function (data) {
       buttons[0].setAttribute("aria-pressed", data.feedback === 1 ? "true" : "false");
       buttons[1].setAttribute("aria-pressed", data.feedback === -1 ? "true" : "false");
       bar.title = t("thanks");
@@ -963,7 +998,7 @@
     renderBanner();
   }
   function markOnline() {
-    if (state.online) return;
+    if (state.online || navigator.onLine === false) return;
     state.online = true;
     renderStatus();
     renderBanner();
