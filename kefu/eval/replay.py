@@ -52,7 +52,7 @@ class ReplayOptions:
     holdout: float = 0.2
     seed: int = 0
     fmt: str = "auto"
-    limit: int | None = None  # conversations read
+    limit: int | None = None  # a seeded sample of this many conversations
     max_turns: int | None = None  # held-out turns replayed
     knowledge: list[Path] = field(default_factory=list)
     workdir: Path | None = None
@@ -74,12 +74,14 @@ def replay(config: Config, path: str | Path, options: ReplayOptions | None = Non
     opts = options or ReplayOptions()
     if not 0 < opts.holdout < 1:
         raise InputError(f"--holdout must be between 0 and 1 (exclusive), not {opts.holdout}")
-    convs = load_conversations(path, opts.fmt, opts.limit)
+    convs = load_conversations(path, opts.fmt)
+    rng = random.Random(opts.seed)
+    if opts.limit is not None and opts.limit < len(convs):  # a seeded sample, not the first rows (often sorted)
+        convs = rng.sample(convs, opts.limit)
     usable, skipped = _usable(convs)
     if len(usable) < 2:
         raise InputError(f"{path}: {len(usable)} conversation(s) with both customer and agent turns; replay "
                          "needs at least 2 (one to learn from, one to replay)")
-    rng = random.Random(opts.seed)
     order = usable[:]
     rng.shuffle(order)
     n_hold = min(len(order) - 1, max(1, round(len(order) * opts.holdout)))
