@@ -73,7 +73,8 @@ def replay_cmd() -> click.Command:
                   help="Share of conversations replayed; the rest becomes knowledge.")
     @click.option("--knowledge", multiple=True, type=click.Path(exists=True, path_type=Path),
                   help="Documents or FAQ to ingest besides the history (repeatable).")
-    @click.option("--limit", type=click.IntRange(2), default=None, help="Replay a seeded sample of this many conversations.")
+    @click.option("--limit", type=click.IntRange(2), default=None,
+                  help="Replay a seeded sample of this many conversations.")
     @click.option("--max-turns", type=click.IntRange(1), default=None, help="Replay at most this many turns.")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here.")

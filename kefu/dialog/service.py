@@ -96,10 +96,13 @@ class ChatService:
                 if self._nlu_factory is not None:
                     self._nlu[tenant] = self._nlu_factory(tenant)
                 else:
+                    from kefu.nlp.entities import Gazetteer
                     from kefu.nlp.nlu import NLU
 
-                    self._nlu[tenant] = NLU.for_tenant(self.engine.config, tenant,
-                                                       embedder=self.engine.embedder)
+                    rows = [c.meta["fields"] for c in self.engine.store.list_chunks(tenant, ["row"])
+                            if isinstance(c.meta.get("fields"), dict) and _has_name(c.meta["fields"])]
+                    self._nlu[tenant] = NLU.for_tenant(self.engine.config, tenant, embedder=self.engine.embedder,
+                                                       products=Gazetteer.from_rows(rows) if rows else None)
             return self._nlu[tenant]
 
     def policy(self, tenant: str) -> HandoffPolicy:
@@ -384,6 +387,10 @@ def is_follow_up(text: str) -> bool:
         return True
     # "X1 Pro?" alone: a bare noun phrase with no question word of its own.
     return len(tokenize(text, stopwords=True)) <= 2 and not QUESTION_WORD.search(text)
+
+
+def _has_name(fields: dict) -> bool:
+    return any(str(k).strip().lower() in ("name", "product", "product_name", "名称") and v for k, v in fields.items())
 
 
 def _sentiments(state: dict) -> list[Sentiment]:

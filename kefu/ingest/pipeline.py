@@ -20,7 +20,7 @@ from kefu.nlp.text import detect_language, normalize
 from kefu.store.base import Chunk, Document, Store
 
 # Bump when a change to cleaning or chunking should re-ingest unchanged files.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 EMBED_BATCH = 64
 log = logging.getLogger(__name__)
 
@@ -257,8 +257,10 @@ class Ingestor:
         name_key = next((k for k in row if k.lower() in ("name", "title", "product", "名称", "产品")),
                         next(iter(row)))
         title = self._redact(f"{loaded.title}: {row[name_key]}", "table", result)
+        names = self.redact_names == "all"  # the same redaction as the text (already counted there)
+        fields = {str(k): redact(normalize(str(v)), names=names)[0] for k, v in row.items()}
         return Chunk(text=text, title=title[:200],
-                     position=n, lang=detect_language(text), kind="row", meta={"row": n + 2})
+                     position=n, lang=detect_language(text), kind="row", meta={"row": n + 2, "fields": fields})
 
     def _dedup(self, chunks: list[Chunk], tenant: str, uri: str, dedup: Deduplicator,
                result: FileResult) -> list[Chunk]:

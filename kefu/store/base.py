@@ -96,6 +96,9 @@ class Store(Protocol):
 
     def get_chunks(self, tenant: str, ids: list[int]) -> list[Chunk]: ...
 
+    def list_chunks(self, tenant: str, kinds: list[str], limit: int = 10_000) -> list[Chunk]:
+        """The tenant's chunks of these kinds in insertion order, without vectors (e.g. catalogue rows)."""
+
     def count_chunks(self, tenant: str) -> int: ...
 
     def get_meta(self, key: str) -> str | None: ...

@@ -294,6 +294,18 @@ class SQLiteStore:
         return sorted(out, key=lambda c: order[c.id])
 
     @_locked
+    def list_chunks(self, tenant: str, kinds: list[str], limit: int = 10_000) -> list[Chunk]:
+        if not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        rows = self._db.execute(
+            f"SELECT c.id, c.doc_id, c.tenant, c.source, d.uri, c.position, c.title, c.text, "
+            f"c.lang, c.kind, c.question, c.answer, c.tags, c.meta, c.content_hash, NULL "
+            f"FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            f"WHERE c.tenant = ? AND c.kind IN ({marks}) ORDER BY c.id LIMIT ?", [tenant, *kinds, int(limit)])
+        return [_chunk(r) for r in rows]
+
+    @_locked
     def count_chunks(self, tenant: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM chunks WHERE tenant = ?", (tenant,)).fetchone()[0]
 

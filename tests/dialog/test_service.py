@@ -243,3 +243,16 @@ def test_taking_twice_adds_one_join_notice_with_the_display_name(service):
     service.take("acme", c.id, "alice")
     joins = [m for m in service.history("acme", c.id) if m.meta.get("kind") == "joined"]
     assert len(joins) == 1 and "Alice Wang" in joins[0].text
+
+
+def test_catalogue_rows_in_the_knowledge_base_become_product_entities(service, kb_engine, tmp_path):
+    csv_path = tmp_path / "catalogue" / "products.csv"
+    csv_path.parent.mkdir()
+    csv_path.write_text("sku,name,name_zh,price\nNT-X1P,Nova X1 Pro Headphones,诺瓦X1 Pro耳机,1499\n"
+                        "NT-W2,Nova Watch 2,诺瓦手表2,999\n", encoding="utf-8")
+    kb_engine.ingestor.ingest([csv_path], tenant="shop", source="catalogue")
+    c = service.start("shop")
+    turn = service.post("shop", c.id, "Does the Nova Watch 2 have GPS?")
+    products = [e for e in turn.customer.meta["entities"] if e["type"] == "PRODUCT"]
+    assert products and products[0]["value"] == "Nova Watch 2"
+    assert service.get("shop", c.id).state["entities"]["PRODUCT"] == "Nova Watch 2"

@@ -509,6 +509,17 @@ class StoreConformance:
         assert two_tenants.count_chunks("b") == 3
         assert two_tenants.list_sources("nobody") == []
 
+    def test_list_chunks_by_kind_per_tenant(self, two_tenants):
+        two_tenants.replace_document(doc("cat/p.csv", tenant="a", source="cat"), [
+            chunk("sku: X1; name: Nova X1", axis(2), kind="row", meta={"fields": {"sku": "X1", "name": "Nova X1"}}),
+            chunk("sku: X2; name: Nova X2", axis(3), kind="row", meta={"fields": {"sku": "X2", "name": "Nova X2"}})])
+        rows = two_tenants.list_chunks("a", ["row"])
+        assert [c.meta["fields"]["sku"] for c in rows] == ["X1", "X2"] and all(c.kind == "row" for c in rows)
+        assert two_tenants.list_chunks("b", ["row"]) == []
+        assert len(two_tenants.list_chunks("a", ["row", "passage"])) == 4
+        assert len(two_tenants.list_chunks("a", ["row"], limit=1)) == 1
+        assert two_tenants.list_chunks("a", []) == []
+
     def test_tenant_isolation_delete_same_named_source(self, two_tenants):
         assert two_tenants.delete_source("a", "shared") == 1
         assert two_tenants.count_chunks("a") == 0
