@@ -11,7 +11,7 @@ from kefu.dialog.compose import Composer, build_chain, should_redact
 from kefu.dialog.service import ChatService
 from kefu.errors import BackendError, ConfigError, InputError
 from kefu.ingest.pipeline import Ingestor
-from kefu.nlp.embed import Embedder, load_embedder
+from kefu.nlp.embed import Embedder, QueryCache, load_embedder
 from kefu.registry import resolve
 from kefu.retrieve.retriever import Retriever
 from kefu.store.base import Store
@@ -45,7 +45,7 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return load_embedder(self.config.embedder, self.config.embed_threads)
+        return QueryCache(load_embedder(self.config.embedder, self.config.embed_threads))
 
     @cached_property
     def retriever(self) -> Retriever:

