@@ -64,6 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=0.0),
     Setting("llm_max_tokens", 300, "Longest generated answer, in tokens", minimum=16, maximum=8192),
     Setting("llm_temperature", 0.2, "Sampling temperature", minimum=0.0, maximum=2.0),
+    Setting("llm_threads", 1, "Threads for the local llamacpp model (1 is steadier on a busy 2-core machine)",
+            minimum=1, maximum=64),
     Setting("llm_redact", "auto", "Redact PII before text goes to the model: auto (unless the server is on "
             "loopback), always, never", choices=("auto", "always", "never")),
     Setting("chat_store", "sqlite", "Chat store backend: conversations, messages, queue, agents, keys"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,7 @@ REASONS = {
     "customer": {"en": "you asked for a person", "zh": "您要求人工服务"},
 }
 MAX_REMEMBERED_TURNS = 12
+LOCKS = 256
 
 
 @dataclass
@@ -85,7 +87,8 @@ class ChatService:
         self.chats = chats
         self._nlu_factory = nlu_factory
         self._nlu: dict[str, Any] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        # A fixed pool: one lock per conversation id would grow with every id ever posted to.
+        self._locks = [threading.Lock() for _ in range(LOCKS)]
         self._guard = threading.Lock()
 
     # -- helpers ----------------------------------------------------------------------------
@@ -114,8 +117,7 @@ class ChatService:
         return policy
 
     def _lock(self, conv_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(conv_id, threading.Lock())
+        return self._locks[zlib.crc32(conv_id.encode()) % LOCKS]
 
     # -- customer side ----------------------------------------------------------------------
     def start(self, tenant: str, *, lang: str = "", channel: str = "web") -> Conversation:

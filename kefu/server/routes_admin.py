@@ -3,11 +3,12 @@ knowledge."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
-from kefu.errors import NotFoundError
+from kefu.errors import InputError, NotFoundError
 from kefu.server.auth import ForbiddenError, Principal, hash_password, new_key
 from kefu.server.deps import Services, admin, services
 from kefu.server.schemas import NewAgent, NewFaq, NewKey
@@ -56,7 +57,7 @@ def get_policy(who: Principal = Depends(admin), svc: Services = Depends(services
 
 @router.put("/policy/handoff", summary="Replace the tenant's handoff policy (unknown fields rejected)")
 def put_policy(body: dict, who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
-    return svc.chat.set_policy(who.tenant, body).to_dict()
+    return svc.chat.set_policy(who.tenant, _unicode(body)).to_dict()
 
 
 @router.get("/policy/generator", summary="The tenant's generator settings (overrides of the server's)")
@@ -66,7 +67,7 @@ def get_generator(who: Principal = Depends(admin), svc: Services = Depends(servi
 
 @router.put("/policy/generator", summary="Set the tenant's generator chain and model server")
 def put_generator(body: dict, who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
-    return svc.engine.set_generator_policy(who.tenant, body)
+    return svc.engine.set_generator_policy(who.tenant, _unicode(body))
 
 
 @router.get("/sources", summary="The tenant's knowledge sources")
@@ -88,3 +89,12 @@ async def add_faq(body: NewFaq, who: Principal = Depends(admin), svc: Services =
     doc_id = await run_in_threadpool(svc.engine.ingestor.add_faq, who.tenant, body.source, uri,
                                      body.question, body.answer)
     return {"document_id": doc_id, "source": body.source, "uri": uri}
+
+
+def _unicode(body: dict) -> dict:
+    """JSON may carry lone surrogates (\\ud800), which no UTF-8 store can keep."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError("the policy holds text that is not valid Unicode (a lone surrogate)") from None
+    return body

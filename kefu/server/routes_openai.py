@@ -71,9 +71,11 @@ def _text(content) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
-    parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-    return " ".join(str(p) for p in parts)
+        text = content
+    else:
+        parts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        text = " ".join(str(p) for p in parts)
+    return text.encode("utf-8", "replace").decode("utf-8")  # JSON may carry lone surrogates
 
 
 def _answer(svc: Services, tenant: str, users: list[str]) -> Answer:

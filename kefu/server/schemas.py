@@ -39,7 +39,7 @@ class AgentReply(_Body):
 
 
 class SaveAnswer(_Body):
-    message_id: int = Field(..., ge=1)
+    message_id: int = Field(..., ge=1, le=2**62)
     question: str | None = Field(None, max_length=2000)
 
 
