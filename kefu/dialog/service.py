@@ -90,6 +90,7 @@ class ChatService:
         # A fixed pool: one lock per conversation id would grow with every id ever posted to.
         self._locks = [threading.Lock() for _ in range(LOCKS)]
         self._guard = threading.Lock()
+        self._watchers: list = []
 
     # -- helpers ----------------------------------------------------------------------------
     def nlu(self, tenant: str):
@@ -115,6 +116,14 @@ class ChatService:
         policy = HandoffPolicy.from_dict(data)
         self.chats.set_policy(tenant, "handoff", policy.to_dict())
         return policy
+
+    def watch(self, callback) -> None:
+        """Call ``callback(conversation_id)`` after every change to a conversation (any thread)."""
+        self._watchers.append(callback)
+
+    def _changed(self, conv_id: str) -> None:
+        for callback in self._watchers:
+            callback(conv_id)
 
     def _lock(self, conv_id: str) -> threading.Lock:
         return self._locks[zlib.crc32(conv_id.encode()) % LOCKS]
@@ -156,6 +165,7 @@ class ChatService:
                 if conv.status == "queued":
                     turn.replies.append(self._system(conv, "waiting", lang, position=self.position(conv)))
                 self.chats.update_conversation(conv)
+                self._changed(conv.id)
                 return turn
             decision = self.policy(tenant).decide(
                 text, intent=signals["intent"], emotion=signals["emotion"], trend_escalate=trend.escalate,
@@ -173,6 +183,7 @@ class ChatService:
                 turn.handoff = decision
                 turn.replies.append(self._enqueue(conv, decision, lang, trend.to_dict()))
             self.chats.update_conversation(conv)
+            self._changed(conv.id)
             return turn
 
     def request_handoff(self, tenant: str, conv_id: str) -> Turn | None:
@@ -186,6 +197,7 @@ class ChatService:
             trend = sentiment_trend(_sentiments(conv.state)).to_dict()
             msg = self._enqueue(conv, decision, lang, trend)
             self.chats.update_conversation(conv)
+            self._changed(conv.id)
             return Turn(conv, msg, [], decision)
 
     def feedback(self, tenant: str, message_id: int, rating: int, conv_id: str | None = None) -> Message:
@@ -239,6 +251,7 @@ class ChatService:
             name = account.display_name if account and account.display_name else agent
             self._system(conv, "joined", conv.lang or "en", agent=name)
             self.chats.update_conversation(conv)
+            self._changed(conv.id)
             return conv
 
     def agent_reply(self, tenant: str, conv_id: str, agent: str, text: str) -> Message:
@@ -249,6 +262,7 @@ class ChatService:
                 raise InputError("take the conversation before replying")
             msg = self.chats.add_message(Message(tenant, conv.id, "agent", text, {"agent": agent}))
             self.chats.update_conversation(conv)
+            self._changed(conv.id)
             return msg
 
     def resolve(self, tenant: str, conv_id: str, agent: str | None = None) -> Conversation:
@@ -257,6 +271,7 @@ class ChatService:
             conv.status, conv.queued_at = "resolved", None
             self._system(conv, "resolved", conv.lang or "en", csat=True)
             self.chats.update_conversation(conv)
+            self._changed(conv.id)
             return conv
 
     def suggestions(self, tenant: str, conv_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from kefu.errors import KefuError
 from kefu.server import routes_admin, routes_agent, routes_chat, routes_openai
 from kefu.server.auth import RateLimiter, RateLimitError
 from kefu.server.deps import Services
+from kefu.server.live import Live
 
 log = logging.getLogger("kefu.server")
 CORS_HEADERS = "Authorization, Content-Type, X-Kefu-Key, X-Kefu-Tenant, Last-Event-ID"
@@ -34,7 +35,9 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="kefu", version=__version__,
                   description="Customer-service API: cited answers from your knowledge, human handoff, "
                               "agent console, OpenAI-compatible chat completions.")
-    app.state.services = Services(config, engine, RateLimiter())
+    live = Live()
+    engine.service.watch(live.notify)
+    app.state.services = Services(config, engine, RateLimiter(), live)
     app.state.origins_cache = (0.0, frozenset())
     for module in (routes_chat, routes_openai, routes_agent, routes_admin):
         app.include_router(module.router)

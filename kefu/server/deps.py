@@ -21,6 +21,7 @@ from kefu.server.auth import (
     resolve_key,
     resolve_session,
 )
+from kefu.server.live import Live
 
 TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SESSION_COOKIE = "kefu_session"
@@ -34,6 +35,7 @@ class Services:
     config: Config
     engine: Engine
     limiter: RateLimiter
+    live: Live
 
     @property
     def chat(self) -> ChatService:

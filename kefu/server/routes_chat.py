@@ -1,7 +1,6 @@
 """Customer-facing API: conversations, messages (JSON or streamed), live events, feedback, CSAT."""
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,6 @@ from kefu.server.deps import Services, customer, services
 from kefu.server.schemas import Csat, Feedback, NewConversation, NewMessage
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
-POLL_SECONDS = 0.3
 HEARTBEAT_SECONDS = 15
 DELTA_CHARS = 24
 
@@ -83,7 +81,8 @@ async def events(conversation_id: str, request: Request, after: int = Query(0, g
 
 
 async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request: Request) -> AsyncIterator[dict]:
-    """New messages and status changes, polled from the chat store (works across replicas)."""
+    """New messages and status changes: woken at once by changes in this process (``Live``), and
+    re-reading the chat store at least every ``FALLBACK_SECONDS`` for changes made by other replicas."""
     seen: tuple | None = None
     polls = 0
     while not await request.is_disconnected():
@@ -97,14 +96,14 @@ async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request:
             after = msg.id
             yield {"event": "message", "id": str(msg.id), "data": json.dumps(msg.to_dict(), ensure_ascii=False)}
         # The queue position moves as others are served: recompute it every few polls while queued.
-        position = svc.chat.position(conv) if conv.status == "queued" and (polls % 10 == 0 or seen is None
+        position = svc.chat.position(conv) if conv.status == "queued" and (polls % 3 == 0 or seen is None
                                                                            or seen[0] != "queued") else None
         state = (conv.status, position if position is not None else (seen[1] if seen else None))
         if state != seen:
             seen = state
             yield {"event": "status", "data": json.dumps(public_conversation(conv, state[1]))}
         polls += 1
-        await asyncio.sleep(POLL_SECONDS)
+        await svc.live.wait(conv_id)
 
 
 @router.post("/conversations/{conversation_id}/handoff", summary="Ask for a human agent")

@@ -20,6 +20,8 @@ class _Request:
 
 
 def follow(app, tenant, cid, after=0, polls=1) -> list[tuple[str, dict]]:
+    app.state.services.live.fallback = 0.05
+
     async def run():
         return [(e["event"], json.loads(e["data"]))
                 async for e in _follow(app.state.services, tenant, cid, after, _Request(polls))]
@@ -53,3 +55,23 @@ def test_events_endpoint_checks_the_conversation_first(client, globex, acme):
     cid = client.post("/v1/conversations", json={}, headers=acme.w).json()["conversation"]["id"]
     assert client.get(f"/v1/conversations/{cid}/events", headers=globex.w).status_code == 404
     assert client.get(f"/v1/conversations/{cid}/events?key=kw_bad").status_code == 401
+
+
+def test_live_wakes_a_waiting_stream_at_once():
+    import threading
+    import time
+
+    from kefu.server.live import Live
+
+    live = Live(fallback=5.0)
+
+    async def run():
+        start = time.perf_counter()
+        waiter = asyncio.create_task(live.wait("c1"))
+        await asyncio.sleep(0.05)
+        threading.Thread(target=live.notify, args=("c1",)).start()  # from a worker thread, as the service does
+        await waiter
+        return time.perf_counter() - start
+
+    assert asyncio.run(run()) < 1.0
+    assert live._events == {}  # nothing left behind
