@@ -77,13 +77,17 @@ def replay_cmd() -> click.Command:
                   help="Replay a seeded sample of this many conversations.")
     @click.option("--max-turns", type=click.IntRange(1), default=None, help="Replay at most this many turns.")
     @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--train-intent", is_flag=True,
+                  help="Train an intent model on the history's labels first (Bitext intents, CrossWOZ acts).")
+    @click.option("--no-judge", is_flag=True, help="Skip the pairwise model judge even with a generator.")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here.")
     @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the HTML report here.")
     @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="An earlier --json: exit 3 when a metric fell beyond its tolerance.")
     @click.pass_context
-    def replay(ctx, logs, fmt, holdout, knowledge, limit, max_turns, seed, json_path, report_path, baseline) -> None:
+    def replay(ctx, logs, fmt, holdout, knowledge, limit, max_turns, seed, train_intent, no_judge, json_path,
+               report_path, baseline) -> None:
         """Replay held-out conversations of LOGS through the bot and score it against the human agents."""
         from kefu.eval.replay import ReplayOptions, compare
         from kefu.eval.replay import replay as run
@@ -91,7 +95,7 @@ def replay_cmd() -> click.Command:
         engine = ctx.obj["engine"]
         base = _read_baseline(baseline) if baseline else None
         opts = ReplayOptions(holdout=holdout, seed=seed, fmt=fmt, limit=limit, max_turns=max_turns,
-                             knowledge=list(knowledge))
+                             knowledge=list(knowledge), train_intent=train_intent, judge=not no_judge)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("replaying", total=None)

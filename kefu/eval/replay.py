@@ -56,6 +56,8 @@ class ReplayOptions:
     max_turns: int | None = None  # held-out turns replayed
     knowledge: list[Path] = field(default_factory=list)
     workdir: Path | None = None
+    train_intent: bool = False  # train an intent model on the history's labels first
+    judge: bool = True  # with a generator configured, judge bot vs agent pairwise
 
 
 @dataclass
@@ -94,6 +96,7 @@ def replay(config: Config, path: str | Path, options: ReplayOptions | None = Non
             engine.__dict__["embedder"] = embedder
         try:
             _learn(engine, history, opts.knowledge)
+            trained = _train_intent(engine, history) if opts.train_intent else None
             pairs = [p for conv in held for p in _pairs(conv, skipped)]
             if opts.max_turns is not None:
                 pairs = pairs[:opts.max_turns]
@@ -101,16 +104,19 @@ def replay(config: Config, path: str | Path, options: ReplayOptions | None = Non
                 raise InputError("no held-out customer turn is followed by an agent reply; nothing to replay")
             turns = _run(engine, pairs, progress)
             _score(engine, turns, history, opts.seed)
+            verdicts = _judge(engine, turns) if opts.judge else None
         finally:
             engine.close()
     data = {"path": str(path), "format": opts.fmt, "conversations": len(convs), "train_conversations": len(history),
             "heldout_conversations": len(held), "turns": len(turns), "seed": opts.seed, "holdout": opts.holdout,
-            "knowledge": [str(p) for p in opts.knowledge], "skipped": skipped}
+            "knowledge": [str(p) for p in opts.knowledge], "skipped": skipped, "intent_model": trained}
     by_lang = _group(turns, "lang")
     by_intent = dict(sorted(_group(turns, "intent").items(), key=lambda kv: -kv[1]["turns"])[:30])
     worst = sorted(turns, key=lambda t: t["similarity"])[:10]
+    summary = summarise(turns)
+    summary["judge"] = verdicts
     return {"kind": "replay", "created": datetime.now(UTC).isoformat(timespec="seconds"), "command": command,
-            "data": data, "summary": summarise(turns), "by_language": by_lang, "by_intent": by_intent,
+            "data": data, "summary": summary, "by_language": by_lang, "by_intent": by_intent,
             "worst": worst, "turns": turns, "baseline": None}
 
 
@@ -141,6 +147,35 @@ def _learn(engine: Engine, history: list[Conversation], knowledge: list[Path]) -
         report = engine.ingestor.ingest(list(knowledge), tenant=TENANT, source="knowledge")
         if report.failed:
             raise InputError(f"knowledge could not be ingested: {report.failed[0].error}")
+
+
+def _train_intent(engine: Engine, history: list[Conversation]) -> dict[str, Any] | None:
+    """An intent model from the history's labelled customer turns, saved where the chat service loads it."""
+    from kefu.nlp.intent import EnsembleIntentModel, TrainingData, check_trainable, intent_dir, save_versioned
+
+    pairs = [p for conv in history for p in _pairs(conv, {}) if p.intent]
+    if not pairs:
+        return None
+    data = TrainingData([p.question for p in pairs], [p.intent for p in pairs], source="replay history")
+    check_trainable(data)
+    model = EnsembleIntentModel.fit(data, engine.embedder)
+    save_versioned(model, intent_dir(engine.config.home, TENANT))
+    return {"examples": len(data), "intents": len(set(data.labels))}
+
+
+def _judge(engine: Engine, turns: list[dict]) -> dict[str, int] | None:
+    """Win/tie/loss of the bot against the agent by the first configured generator (both orders)."""
+    from kefu.eval.judge import judge
+
+    composer = engine.composer(TENANT)
+    if not composer.enabled:
+        return None
+    counts = {"win": 0, "tie": 0, "loss": 0, "failed": 0}
+    for t in turns:
+        verdict = judge(composer.generators[0], t["question"], t["bot"], t["human"])
+        t["judge"] = verdict
+        counts[verdict or "failed"] += 1
+    return counts
 
 
 def _pairs(conv: Conversation, skipped: dict[str, int]) -> list[_Pair]:

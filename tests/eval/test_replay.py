@@ -157,3 +157,31 @@ def test_cli_writes_json_and_exits_3_on_regression(tmp_path):
     r = CliRunner().invoke(main, ["--home", str(home), "eval", "replay", str(path), "--baseline", str(junk)],
                            env=cli_env())
     assert r.exit_code == 2 and "not a kefu eval result" in r.output
+
+
+def test_judge_needs_both_orders_to_agree():
+    from kefu.eval.judge import judge
+    from tests.llm.fakes import FakeGenerator, PrefersLonger, down
+
+    assert judge(PrefersLonger(), "q", "a much longer bot reply", "short") == "win"
+    assert judge(PrefersLonger(), "q", "short", "a much longer agent reply") == "loss"
+    assert judge(FakeGenerator("A"), "q", "x", "y") == "tie"  # always "A": position bias, not a preference
+    assert judge(FakeGenerator("maybe?"), "q", "x", "y") is None
+    assert judge(down(), "q", "x", "y") is None
+
+
+def test_replay_trains_intents_and_judges_with_a_generator(tmp_path, embedder):
+    rows = [["instruction", "response", "intent", "category"]]
+    for i in range(8):
+        rows.append([f"I want to cancel order {i}", f"To cancel order {i}, open My Orders and press Cancel.",
+                     "cancel_order", "ORDER"])
+        rows.append([f"where is my refund {i}", f"Refunds reach your card within 5-7 days ({i}).",
+                     "track_refund", "REFUND"])
+    path = helpers.write(tmp_path / "bitext_sample.csv", helpers.csv_text(rows))
+    config = Config.load(home=tmp_path / "home", env={}, overrides={"generator": "tests.llm.fakes:PrefersLonger"})
+    result = replay(config, path, ReplayOptions(holdout=0.25, train_intent=True), embedder=embedder)
+    s = result["summary"]
+    assert result["data"]["intent_model"] == {"examples": 12, "intents": 2}
+    assert s["intent_accuracy"] is not None and s["intent_accuracy"] >= 0.75
+    judged = s["judge"]
+    assert sum(judged.values()) == s["turns"] and judged["failed"] == 0

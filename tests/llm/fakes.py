@@ -32,3 +32,19 @@ class FakeGenerator:
 
 def down(name: str = "down") -> FakeGenerator:
     return FakeGenerator(GeneratorError("connection refused by http://127.0.0.1:9/v1"), name)
+
+
+class PrefersLonger(FakeGenerator):
+    """A judge that always prefers the longer reply (to test the two-order protocol); answers nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__(self._verdict, name="prefers-longer")
+
+    @staticmethod
+    def _verdict(messages: Messages) -> str:
+        text = messages[-1]["content"]
+        if "Reply A:" not in text:
+            return "NO_ANSWER"
+        a = text.split('Reply A: "', 1)[1].split('"\n\nReply B:', 1)[0]
+        b = text.split('Reply B: "', 1)[1].rsplit('"\n\n', 1)[0]
+        return "A" if len(a) > len(b) else "B" if len(b) > len(a) else "TIE"
