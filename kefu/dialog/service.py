@@ -239,11 +239,12 @@ class ChatService:
         ids = [c["id"] for c in waiting]
         return ids.index(conv.id) + 1 if conv.id in ids else len(ids) + 1
 
-    def take(self, tenant: str, conv_id: str, agent: str) -> Conversation:
+    def take(self, tenant: str, conv_id: str, agent: str, *, role: str = "agent") -> Conversation:
+        """Take over from the bot (or, for a supervisor, from another agent)."""
         with self._lock(_check_id(conv_id)):
             conv = self.get(tenant, conv_id)
-            if conv.status == "agent" and conv.agent not in (None, agent):
-                raise InputError(f"conversation is already taken by {conv.agent}")
+            if conv.status == "agent" and conv.agent not in (None, agent) and role != "supervisor":
+                raise InputError(f"conversation is already taken by {conv.agent}; a supervisor can reassign it")
             if conv.status == "agent" and conv.agent == agent:
                 return conv
             conv.status, conv.agent = "agent", agent

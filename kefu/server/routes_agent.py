@@ -54,7 +54,9 @@ def conversation(conversation_id: str, who: Principal = Depends(agent), svc: Ser
 
 @router.post("/conversations/{conversation_id}/take", summary="Take over from the bot")
 def take(conversation_id: str, who: Principal = Depends(agent), svc: Services = Depends(services)) -> dict:
-    return {"conversation": public_conversation(svc.chat.take(who.tenant, conversation_id, who.name))}
+    account = svc.engine.chats.get_agent(who.tenant, who.name)
+    role = account.role if account else "agent"
+    return {"conversation": public_conversation(svc.chat.take(who.tenant, conversation_id, who.name, role=role))}
 
 
 @router.post("/conversations/{conversation_id}/reply", summary="Reply to the customer (shown at once)")

@@ -104,6 +104,8 @@ def test_agent_takes_over_replies_and_resolves(service):
     service.take("acme", c.id, "alice")
     with pytest.raises(InputError, match="already taken by alice"):
         service.take("acme", c.id, "bob")
+    assert service.take("acme", c.id, "carol", role="supervisor").agent == "carol"  # supervisors reassign
+    service.take("acme", c.id, "alice", role="supervisor")
     msg = service.agent_reply("acme", c.id, "alice", "您好，我来帮您处理。")
     assert msg.role == "agent"
     quiet = service.post("acme", c.id, "好的，谢谢")
