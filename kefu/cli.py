@@ -340,6 +340,7 @@ def chat(ctx) -> None:
     out.print("bye · 再见")
 
 
+from kefu.cli_analyze import register as register_analyze  # noqa: E402
 from kefu.cli_eval import register as register_eval  # noqa: E402
 from kefu.cli_nlu import register as register_nlu  # noqa: E402
 from kefu.cli_serve import register as register_serve  # noqa: E402
@@ -347,6 +348,7 @@ from kefu.cli_serve import register as register_serve  # noqa: E402
 register_nlu(main)
 register_serve(main)
 register_eval(main.commands["eval"])
+register_analyze(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

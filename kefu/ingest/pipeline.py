@@ -293,6 +293,11 @@ class Ingestor:
             progress.chunks(min(start + EMBED_BATCH, len(chunks)), len(chunks))
 
 
+def faq_uri(source: str, question: str) -> str:
+    """A stable uri for a single FAQ entry added by hand: the same question replaces its earlier answer."""
+    return f"{source}/{hashlib.sha256(normalize(question).lower().encode()).hexdigest()[:16]}"
+
+
 def _human(size: int) -> str:
     return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{size / 1024:.1f} KB"
 

@@ -2,13 +2,13 @@
 knowledge."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
 from kefu.errors import InputError, NotFoundError
+from kefu.ingest.pipeline import faq_uri
 from kefu.server.auth import ForbiddenError, Principal, hash_password, new_key
 from kefu.server.deps import Services, admin, services
 from kefu.server.schemas import NewAgent, NewFaq, NewKey
@@ -84,8 +84,7 @@ def delete_source(source: str = SOURCE, who: Principal = Depends(admin), svc: Se
 
 @router.post("/faq", status_code=201, summary="Add one question and answer to the knowledge base")
 async def add_faq(body: NewFaq, who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
-    key = hashlib.sha256(body.question.strip().lower().encode()).hexdigest()[:16]
-    uri = f"{body.source}/{key}"
+    uri = faq_uri(body.source, body.question)
     doc_id = await run_in_threadpool(svc.engine.ingestor.add_faq, who.tenant, body.source, uri,
                                      body.question, body.answer)
     return {"document_id": doc_id, "source": body.source, "uri": uri}

@@ -1,13 +1,14 @@
 """Agent console API: sign in, the queue, take over, reply, suggestions, resolve, save to knowledge."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kefu.dialog.service import public_conversation
-from kefu.server.auth import AuthError, Principal, digest, start_session
+from kefu.ingest.pipeline import faq_uri
+from kefu.server.auth import AuthError, ForbiddenError, Principal, digest, start_session
 from kefu.server.deps import SESSION_COOKIE, TENANT_RE, Services, agent, client_ip, services
-from kefu.server.schemas import AgentReply, Login, SaveAnswer
+from kefu.server.schemas import AgentReply, Login, NewFaq, SaveAnswer
 
 router = APIRouter(prefix="/v1/agent", tags=["agent console"])
 
@@ -74,6 +75,26 @@ def resolve(conversation_id: str, who: Principal = Depends(agent), svc: Services
 async def suggestions(conversation_id: str, who: Principal = Depends(agent),
                       svc: Services = Depends(services)) -> dict:
     return await run_in_threadpool(svc.chat.suggestions, who.tenant, conversation_id)
+
+
+@router.get("/dashboard", summary="Volume, containment, handoffs, CSAT, sentiment, intents, knowledge gaps")
+async def dashboard(days: int = Query(30, ge=1, le=3650), who: Principal = Depends(agent),
+                    svc: Services = Depends(services)) -> dict:
+    from kefu.analytics.conversations import conversation_stats
+
+    return await run_in_threadpool(conversation_stats, svc.engine, who.tenant, days=days)
+
+
+@router.post("/knowledge", status_code=201, summary="Add a question and answer to the knowledge base "
+             "(supervisors; e.g. a drafted knowledge-gap entry)")
+async def add_knowledge(body: NewFaq, who: Principal = Depends(agent), svc: Services = Depends(services)) -> dict:
+    account = svc.engine.chats.get_agent(who.tenant, who.name)
+    if account is None or account.role != "supervisor":
+        raise ForbiddenError("only supervisors add to the knowledge base")
+    uri = faq_uri(body.source, body.question)
+    doc_id = await run_in_threadpool(svc.engine.ingestor.add_faq, who.tenant, body.source, uri, body.question,
+                                     body.answer)
+    return {"document_id": doc_id, "source": body.source, "uri": uri}
 
 
 @router.post("/conversations/{conversation_id}/save-answer",

@@ -343,3 +343,27 @@ def test_generator_policy_is_checked_per_tenant(client, acme):
     assert r.json() == {"llm_max_tokens": 120}
     assert client.get("/v1/admin/policy/generator", headers=acme.a).json() == {"llm_max_tokens": 120}
     client.put("/v1/admin/policy/generator", json={}, headers=acme.a)
+
+
+def test_dashboard_and_supervisor_knowledge(client, kb_engine, acme):
+    from kefu.server.auth import hash_password
+    from kefu.store.chats import Agent
+
+    say(client, acme, new_conv(client, acme), "What is the capital of Mongolia?")
+    agent = login(client, "acme")
+    r = client.get("/v1/agent/dashboard?days=7", headers=agent)
+    assert r.status_code == 200 and r.json()["volume"]["conversations"] >= 1 and "knowledge_gaps" in r.json()
+    assert client.get("/v1/agent/dashboard?days=0", headers=agent).status_code == 422
+    assert client.get("/v1/agent/dashboard", headers=acme.w).status_code == 403
+    body = {"question": "Do you sell gift wrapping?", "answer": "Yes, gift wrapping costs 5 yuan per order."}
+    r = client.post("/v1/agent/knowledge", json=body, headers=agent)
+    assert r.status_code == 403 and "supervisors" in r.json()["error"]["message"]
+    if kb_engine.chats.get_agent("acme", "sam") is None:
+        kb_engine.chats.add_agent(Agent("acme", "sam", hash_password("supervisor pw 1"), "supervisor", "Sam"))
+    r = client.post("/v1/agent/login", json={"tenant": "acme", "username": "sam", "password": "supervisor pw 1"})
+    sam = {"Authorization": f"Bearer {r.json()['token']}"}
+    client.cookies.clear()
+    r = client.post("/v1/agent/knowledge", json={**body, "source": "knowledge-gaps"}, headers=sam)
+    assert r.status_code == 201 and r.json()["source"] == "knowledge-gaps"
+    cid = new_conv(client, acme)
+    assert "5 yuan" in say(client, acme, cid, "Do you sell gift wrapping?")["replies"][0]["text"]
