@@ -63,6 +63,11 @@ def _pages(app: FastAPI) -> None:
     def console() -> HTMLResponse:
         return HTMLResponse(_static("console.html"))
 
+    @app.get("/dashboard", tags=["pages"], summary="The conversation dashboard (agents sign in)",
+             response_class=HTMLResponse)
+    def dashboard() -> HTMLResponse:
+        return HTMLResponse(_static("dashboard.html"))
+
     @app.get("/demo", tags=["pages"], summary="A demo shop page with the widget", response_class=HTMLResponse)
     def demo(request: Request) -> HTMLResponse:
         key = getattr(request.app.state, "demo_widget_key", "")
