@@ -49,6 +49,55 @@ def conversations_cmd() -> click.Command:
     return conversations
 
 
+def reviews_cmd() -> click.Command:
+    @click.command("reviews")
+    @click.argument("file", type=click.Path(path_type=Path))
+    @click.option("--text-col", help="Column with the review text (default: review/text/comment/评论…).")
+    @click.option("--time-col", help="Column with a date, for trends by month.")
+    @click.option("--product-col", help="Column with the product or category.")
+    @click.option("--topics", type=click.IntRange(2, 50), default=8, show_default=True)
+    @click.option("--limit", type=click.IntRange(1), default=None, help="Read at most this many rows.")
+    @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Write report.html, summary.json and rows.csv (one row per review) here.")
+    @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write the HTML report here (also written to --out).")
+    @click.pass_context
+    def reviews(ctx, file, text_col, time_col, product_col, topics, limit, out_dir, report_path) -> None:
+        """Sentiment, aspects, topics, complaints and praises, trends and products in FILE (CSV/TSV/JSONL)."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from kefu.analytics.report import render_reviews_html
+        from kefu.analytics.reviews import analyze_reviews
+        from kefu.nlp.sentiment import default_sentiment_model
+
+        model = default_sentiment_model().bind(ctx.obj["engine"].embedder)
+        err = Console(stderr=True)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True) as bar:
+            task = bar.add_task("reading reviews", total=None)
+            summary = analyze_reviews(file, out_dir=out_dir, text_col=text_col, time_col=time_col,
+                                      product_col=product_col, topics=topics, limit=limit, sentiment=model,
+                                      progress=lambda n: bar.update(task, description=f"{n:,} reviews read"))
+        html = render_reviews_html(summary) if (out_dir or report_path) else None
+        for target in [p for p in (out_dir and out_dir / "report.html", report_path) if p]:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(html, encoding="utf-8")
+        s = summary["sentiment"]
+        out.print(f"{summary['reviews']:,} reviews · mean score {s['mean_score']:+.3f} · "
+                  + " · ".join(f"{k} {v:,}" for k, v in s["labels"].items()), highlight=False)
+        table = Table(title="aspects")
+        for col in ("aspect", "mentions", "negative", "positive", "top complaint"):
+            table.add_column(col)
+        for aspect, v in list(summary["aspects"].items())[:9]:
+            table.add_row(aspect, str(v["mentions"]), str(v.get("negative", 0)), str(v.get("positive", 0)),
+                          (v["complaints"][0][:60] if v["complaints"] else "—"))
+        out.print(table)
+        out.print("topics: " + "; ".join(f"{t['label']} ({t['reviews']})" for t in summary["topics"]),
+                  highlight=False)
+
+    return reviews
+
+
 def _pct(value) -> str | None:
     return None if value is None else f"{100 * value:.1f} %"
 
@@ -59,6 +108,7 @@ def register(main: click.Group) -> None:
         group = click.Group("analyze", help="Analytics over conversations (and reviews).")
         main.add_command(group)
     group.add_command(conversations_cmd())
+    group.add_command(reviews_cmd())
 
 
 __all__ = ["register"]

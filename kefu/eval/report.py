@@ -669,3 +669,10 @@ def render_html(result: dict, *, title: str | None = None) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_esc(title)}</title><style>{CSS}</style></head>"
             f'<body><main>{"".join(body)}</main></body></html>\n')
+
+
+# Shared with the analytics reports (kefu.analytics.report): one chart style, one page style.
+Charts = _Charts
+card = _card
+figure = _figure
+esc = _esc

