@@ -81,10 +81,10 @@ def test_jsonl_and_limit(tmp_path, model):
 
 @pytest.mark.parametrize("content,kwargs,error,needle", [
     (b"", {}, IngestError, "empty"),
-    ("id,stars\n1,5\n".encode(), {}, IngestError, "no text column"),
+    (b"id,stars\n1,5\n", {}, IngestError, "no text column"),
     ("review\n好\n".encode(), {"text_col": "body"}, IngestError, "--text-col 'body'"),
     ("review\n好\n".encode(), {"time_col": "when"}, IngestError, "--time-col 'when'"),
-    ("review\n\n   \n".encode(), {}, InputError, "no review text"),
+    (b"review\n\n   \n", {}, InputError, "no review text"),
     (b"\x00\x01\x02binary" * 50, {}, IngestError, "binary"),
 ])
 def test_bad_files(tmp_path, model, content, kwargs, error, needle):
