@@ -72,8 +72,10 @@ class Composer:
                 log.warning("generator failed; falling back", extra={"fields": {"generator": gen.name}})
                 continue
             text = redactor.restore(out.text) if redactor else out.text
+            if out.finish_reason == "length":  # cut off: the last sentence is unfinished
+                text = _complete_sentences(text)
             verdict = self._verdict(text, messages[0]["content"], [s[1] for s in sources], answer.language,
-                                    redactor)
+                                    redactor, clean_q)
             if isinstance(verdict, str):
                 failures.append(f"{gen.name}: {verdict}")
                 continue
@@ -85,7 +87,8 @@ class Composer:
                               "tokens": {"prompt": out.prompt_tokens, "completion": out.completion_tokens},
                               "failures": failures},
                 "grounding": {"supported_ratio": round(grounding.supported_ratio, 4),
-                              "citation_accuracy": round(grounding.citation_accuracy, 4),
+                              "citation_accuracy": None if grounding.citation_accuracy is None
+                              else round(grounding.citation_accuracy, 4),
                               "sentences": len(grounding.sentences),
                               "dropped": sum(not s.supported for s in grounding.sentences)},
                 "guard": guarded, "extractive_answer": answer.answer})
@@ -120,23 +123,29 @@ class Composer:
             out.append((chunk.title, clean))
         return out, removed
 
-    def _verdict(self, text: str, system: str, passages: list[str], lang: str, redactor):
+    def _verdict(self, text: str, system: str, passages: list[str], lang: str, redactor, question: str = ""):
         text = text.strip()
         if not text or prompt.NO_ANSWER in text:
             return "the model found no answer in the sources"
         if guard.leaks(text, system):
             return "the reply repeated the system prompt"
-        if re.search(r"\[(?:[A-Z_]+)_\d+\]", text):
-            text = re.sub(r"\[(?:[A-Z_]+)_\d+\]", "", text)  # placeholders the customer never gave
+        # placeholders the customer never gave ([PHONE_2]) and the knowledge base's own ([BANK_CARD])
+        text = re.sub(r"\[[A-Z][A-Z_]*(?:_\d+)?\]", "", text)
         if redactor:
             passages = [redactor.restore(p) for p in passages]
-        grounding = check(text, passages, embedder=self.embedder)
+        grounding = check(text, passages, embedder=self.embedder, question=question)
         kept = grounding.kept_text(lang)
         if not kept:
             return "no sentence of the reply was supported by its sources"
         if detect_language(kept) != lang:
             return f"the reply was not in the customer's language ({lang})"
         return grounding, kept
+
+
+def _complete_sentences(text: str) -> str:
+    """``text`` up to its last sentence end (a reply cut off by max_tokens ends mid-sentence)."""
+    ends = [m.end() for m in re.finditer(r"[。！？!?.](?:\s*\[\d{1,2}\])*", text)]
+    return text[:ends[-1]] if ends else text
 
 
 def _fallback(answer: Answer, reason: str, guarded: dict | None = None) -> Answer:

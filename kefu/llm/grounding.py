@@ -15,7 +15,8 @@ from kefu.nlp.text import split_sentences, tokenize
 
 CITE = re.compile(r"\s*\[(\d{1,2})\]")
 MIN_OVERLAP = 0.5
-MIN_COSINE = 0.86
+MIN_COSINE = 0.9  # e5 cosines run high: 0.86 let meaningless text through (benchmarks/generation.py)
+ECHO = 0.8  # a sentence made (almost) only of the question's words repeats the question
 
 
 @dataclass
@@ -37,9 +38,10 @@ class Grounding:
         return sum(s.supported for s in self.sentences) / len(self.sentences) if self.sentences else 0.0
 
     @property
-    def citation_accuracy(self) -> float:
+    def citation_accuracy(self) -> float | None:
+        """Share of citing sentences whose citation supports them; ``None`` when none cites."""
         cited = [s for s in self.sentences if s.cited]
-        return sum(s.citation_correct for s in cited) / len(cited) if cited else 0.0
+        return sum(s.citation_correct for s in cited) / len(cited) if cited else None
 
     def kept_text(self, lang: str) -> str:
         """The supported sentences, each with its (corrected) citation."""
@@ -53,31 +55,44 @@ class Grounding:
 
 
 def check(answer: str, passages: list[str], *, embedder=None, min_overlap: float = MIN_OVERLAP,
-          min_cosine: float = MIN_COSINE) -> Grounding:
-    """Split ``answer`` into sentences and score each against ``passages`` (numbered from 1)."""
+          min_cosine: float = MIN_COSINE, question: str = "") -> Grounding:
+    """Split ``answer`` into sentences and score each against ``passages`` (numbered from 1).
+
+    Support counts content words only (stopwords out: "The answer is no." is not supported by "the"
+    and "is"); repeated sentences and echoes of ``question`` are unsupported whatever they overlap.
+    """
     raw = [s for s in split_sentences(answer) if s.strip()]
     if not raw or not passages:
         return Grounding()
-    p_tokens = [set(tokenize(p, stopwords=True)) for p in passages]
-    parsed = []
+    p_tokens = [set(tokenize(p)) for p in passages]
+    q_tokens = set(tokenize(question)) if question else set()
+    parsed, seen = [], set()
     for sentence in raw:
         cited = [int(n) for n in CITE.findall(sentence) if 1 <= int(n) <= len(passages)]
-        parsed.append((CITE.sub("", sentence).strip(), cited))
+        text = CITE.sub("", sentence).strip()
+        key = " ".join(tokenize(text))
+        parsed.append((text, cited, key in seen or _echo(text, q_tokens)))
+        seen.add(key)
     cosines = None
     if embedder is not None:
-        s_vecs = embedder.embed_queries([t for t, _ in parsed])
+        s_vecs = embedder.embed_queries([t for t, _, _ in parsed])
         p_vecs = embedder.embed_passages(passages)
         cosines = s_vecs @ p_vecs.T
     out = []
-    for i, (text, cited) in enumerate(parsed):
-        words = set(tokenize(text, stopwords=True))
+    for i, (text, cited, repeat) in enumerate(parsed):
+        words = set(tokenize(text))
         overlap = [len(words & pt) / len(words) if words else 0.0 for pt in p_tokens]
         scores = np.asarray(overlap)
         semantic = cosines[i] if cosines is not None else np.zeros(len(passages))
         ok = (scores >= min_overlap) | (semantic >= min_cosine)
         best = int(np.argmax(scores + semantic)) + 1
         supporting = {j + 1 for j in np.flatnonzero(ok)}
-        supported = bool(supporting) and (not cited or bool(supporting & set(cited)) or best in supporting)
-        out.append(Sentence(text, cited, supported and bool(text), float(max(scores.max(), semantic.max())),
+        supported = bool(supporting) and not repeat and any(c.isalnum() for c in text)
+        out.append(Sentence(text, cited, supported, float(max(scores.max(), semantic.max())),
                             best if supporting else None, bool(cited) and bool(supporting & set(cited))))
     return Grounding(out)
+
+
+def _echo(text: str, q_tokens: set[str]) -> bool:
+    words = set(tokenize(text))
+    return bool(q_tokens) and bool(words) and len(words & q_tokens) / len(words) >= ECHO
