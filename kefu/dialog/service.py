@@ -167,7 +167,8 @@ class ChatService:
                 self.chats.update_conversation(conv)
                 self._changed(conv.id)
                 return turn
-            decision = self.policy(tenant).decide(
+            policy = self.policy(tenant)
+            decision = policy.decide(
                 text, intent=signals["intent"], emotion=signals["emotion"], trend_escalate=trend.escalate,
                 trend_reason=trend.reason, low_confidence_streak=conv.state.get("low_confidence_streak", 0),
                 turns=trend.turns)
@@ -176,7 +177,7 @@ class ChatService:
                 turn.replies.append(self._bot_message(conv, answer, context, signals))
                 streak = conv.state.get("low_confidence_streak", 0) + 1 if answer.mode == "abstain" else 0
                 conv.state["low_confidence_streak"] = streak
-                decision = self.policy(tenant).decide(
+                decision = policy.decide(
                     "", intent=None, emotion="neutral", trend_escalate=False, trend_reason="",
                     low_confidence_streak=streak) if answer.mode == "abstain" else None
             if decision is not None:
@@ -338,17 +339,11 @@ class ChatService:
 
     def _answer(self, conv: Conversation, text: str, emotion: str = "neutral") -> tuple[Answer, dict[str, Any]]:
         """Answer ``text``; a follow-up ("and the Pro?", "那退货呢？") is read with the last question."""
-        answerer = self.engine.answerer
         composer = self.engine.composer(conv.tenant)
-        answer = answerer.ask(conv.tenant, text)
+        answer, read_as = answer_in_context(self.engine, conv.tenant, text, conv.state.get("last_question"))
         context: dict[str, Any] = {"entities": dict(conv.state.get("entities", {}))}
-        previous = conv.state.get("last_question")
-        if previous and is_follow_up(text):
-            combined = composer.rewrite(previous, text) or f"{previous} {text}"
-            joint = answerer.ask(conv.tenant, combined)
-            if answer.mode == "abstain" or (joint.mode != "abstain" and joint.confidence > answer.confidence):
-                answer = joint
-                context["read_as"] = combined
+        if read_as != text:
+            context["read_as"] = read_as
         if composer.enabled:
             history = [(m.role, m.text) for m in self.chats.list_messages(conv.tenant, conv.id)[-6:-1]
                        if m.role in ("customer", "bot", "agent")]
@@ -399,6 +394,22 @@ class ChatService:
         return self.chats.add_message(Message(conv.tenant, conv.id, "system", text, meta))
 
 
+def answer_in_context(engine, tenant: str, text: str, previous: str | None) -> tuple[Answer, str]:
+    """The extractive answer to ``text`` and the question it answers.
+
+    A follow-up of ``previous`` is also asked as one question (rewritten by the tenant's model when one
+    is configured, else the two joined); that reading wins when it is the more confident answer.
+    """
+    answer = engine.answerer.ask(tenant, text)
+    if not previous or not is_follow_up(text):
+        return answer, text
+    combined = engine.composer(tenant).rewrite(previous, text) or f"{previous} {text}"
+    joint = engine.answerer.ask(tenant, combined)
+    if answer.mode == "abstain" or (joint.mode != "abstain" and joint.confidence > answer.confidence):
+        return joint, combined
+    return answer, text
+
+
 def is_follow_up(text: str) -> bool:
     """Short or elliptical messages that only make sense with the previous question."""
     if FOLLOW_UP.search(text):
@@ -421,4 +432,4 @@ def _check_id(conv_id: str) -> str:
     return conv_id
 
 
-__all__ = ["ChatService", "Turn", "is_follow_up", "public_conversation"]
+__all__ = ["ChatService", "Turn", "answer_in_context", "is_follow_up", "public_conversation"]

@@ -15,7 +15,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from kefu.dialog.answer import Answer
-from kefu.dialog.service import is_follow_up
+from kefu.dialog.service import answer_in_context
 from kefu.errors import InputError
 from kefu.server.auth import Principal
 from kefu.server.deps import Services, customer, services
@@ -79,15 +79,9 @@ def _text(content) -> str:
 
 
 def _answer(svc: Services, tenant: str, users: list[str]) -> Answer:
-    answerer = svc.engine.answerer
+    previous = users[-2] if len(users) > 1 else None
+    answer, question = answer_in_context(svc.engine, tenant, users[-1], previous)
     composer = svc.engine.composer(tenant)
-    question = users[-1]
-    answer = answerer.ask(tenant, question)
-    if len(users) > 1 and is_follow_up(question):
-        combined = composer.rewrite(users[-2], question) or f"{users[-2]} {question}"
-        joint = answerer.ask(tenant, combined)
-        if answer.mode == "abstain" or (joint.mode != "abstain" and joint.confidence > answer.confidence):
-            answer, question = joint, combined
     return composer.compose(tenant, question, answer) if composer.enabled else answer
 
 
