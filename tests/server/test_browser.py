@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,14 +23,12 @@ if not Path(CHROMIUM).exists():
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 expect = playwright_sync.expect
 
-import uvicorn  # noqa: E402
 
-from kefu.config import Config  # noqa: E402
 from kefu.engine import Engine  # noqa: E402
 from kefu.server.app import create_app  # noqa: E402
 from kefu.server.auth import hash_password, new_key  # noqa: E402
 from kefu.store.chats import Agent  # noqa: E402
-from tests import helpers  # noqa: E402
+from tests.server.live_server import demo_engine, free_port, serving  # noqa: E402
 
 AGENT_USER, AGENT_PASSWORD = "alice", "correct horse battery"
 SHOTS = os.environ.get("KEFU_SCREENSHOTS", "")
@@ -47,41 +43,20 @@ class Live:
     tenant: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, embedder):
     """A kefu server on a loopback port with a widget key for its own origin and an agent account."""
-    root = tmp_path_factory.mktemp("browser")
-    config = Config.load(root / "home", env={})
-    engine = Engine(config)
-    engine.__dict__["embedder"] = embedder
-    report = engine.ingestor.ingest([helpers.bilingual_kb(root / "kb")], tenant=config.tenant)
-    assert report.totals()["failed"] == 0
-    engine.service.nlu(config.tenant).warm_up()
-
-    port = _free_port()
+    engine = demo_engine(tmp_path_factory.mktemp("browser"), embedder)
+    config = engine.config
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(config, engine)
     app.state.demo_widget_key, _ = new_key(engine.chats, config.tenant, "widget", label="browser test",
                                            origins=[url])
     engine.chats.add_agent(Agent(config.tenant, AGENT_USER, hash_password(AGENT_PASSWORD), "agent", "Alice"))
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, name="kefu-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield Live(url, engine, config.tenant)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app, port):
+        yield Live(url, engine, config.tenant)
     engine.close()
 
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,15 +26,13 @@ playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwri
 expect = playwright_sync.expect
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 
 from kefu.analytics.conversations import conversation_stats  # noqa: E402
-from kefu.config import Config  # noqa: E402
 from kefu.engine import Engine  # noqa: E402
 from kefu.server.app import create_app  # noqa: E402
 from kefu.server.auth import hash_password, new_key  # noqa: E402
 from kefu.store.chats import Agent  # noqa: E402
-from tests import helpers  # noqa: E402
+from tests.server.live_server import demo_engine, free_port, serving  # noqa: E402
 
 AGENT, AGENT_PW = "alice", "correct horse battery"
 SUPERVISOR, SUPERVISOR_PW = "sam", "supervisor staple 42"
@@ -58,24 +53,12 @@ class Site:
     widget_key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, embedder):
     """A kefu server on a loopback port with a widget key, a plain agent and a supervisor."""
-    root = tmp_path_factory.mktemp("dashboard")
-    config = Config.load(root / "home", env={})
-    engine = Engine(config)
-    engine.__dict__["embedder"] = embedder
-    report = engine.ingestor.ingest([helpers.bilingual_kb(root / "kb")], tenant=config.tenant)
-    assert report.totals()["failed"] == 0
-    engine.service.nlu(config.tenant).warm_up()
-
-    port = _free_port()
+    engine = demo_engine(tmp_path_factory.mktemp("dashboard"), embedder)
+    config = engine.config
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(config, engine)
     assert "/dashboard" in [getattr(r, "path", None) for r in app.routes]
@@ -83,17 +66,8 @@ def site(tmp_path_factory, embedder):
     engine.chats.add_agent(Agent(config.tenant, AGENT, hash_password(AGENT_PW), "agent", "Alice"))
     engine.chats.add_agent(Agent(config.tenant, SUPERVISOR, hash_password(SUPERVISOR_PW), "supervisor", "Sam"))
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, name="kefu-dashboard-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield Site(url, engine, config.tenant, widget_key)
-    server.should_exit = True
-    thread.join(10)
+    with serving(app, port, "kefu-dashboard-server"):
+        yield Site(url, engine, config.tenant, widget_key)
     engine.close()
 
 
