@@ -70,10 +70,24 @@ class Engine:
                          vector_weight=c.vector_weight, rrf_k=c.rrf_k)
 
     @cached_property
+    def graph(self):
+        """The knowledge graph (``kefu.kg``): tables in the SQLite store's file, else in ``graph.db``."""
+        url = self.config.database_url
+        return resolve("graphstore", "sqlite")(self.config.home / "graph.db" if _is_postgres(url)
+                                               else url or self.config.db_path)
+
+    @cached_property
+    def graph_qa(self):
+        from kefu.kg.query import GraphQA
+
+        return GraphQA(self.graph, threshold=self.config.answer_threshold,
+                       max_question_chars=self.config.max_question_chars)
+
+    @cached_property
     def answerer(self) -> Answerer:
         c = self.config
         return Answerer(self.retriever, threshold=c.answer_threshold, top_k=c.top_k,
-                        max_question_chars=c.max_question_chars)
+                        max_question_chars=c.max_question_chars, graph_qa=self.graph_qa)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -120,6 +134,8 @@ class Engine:
         return clean
 
     def close(self) -> None:
-        for name in ("store", "chats"):
+        if "retriever" in self.__dict__:
+            self.__dict__["retriever"].close()
+        for name in ("store", "chats", "graph"):
             if name in self.__dict__:
                 self.__dict__[name].close()

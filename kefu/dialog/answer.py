@@ -11,7 +11,7 @@ import numpy as np
 
 from kefu.dialog.calibration import Calibration, default_calibration
 from kefu.errors import InputError
-from kefu.nlp.text import detect_language, normalize, split_sentences, tokenize
+from kefu.nlp.text import detect_language, normalize, split_sentences, token_set, tokenize
 from kefu.retrieve.retriever import Retriever
 from kefu.store.base import Filters, Hit
 
@@ -43,7 +43,7 @@ class Answer:
     language: str
     confidence: float
     citations: list[Citation]
-    mode: str  # faq | extractive | abstain
+    mode: str  # faq | extractive | graph | abstain
     handoff_offered: bool = False
     explanation: dict = field(default_factory=dict)
 
@@ -63,14 +63,23 @@ class Answerer:
     """Answers questions for a tenant from what the retriever finds."""
 
     def __init__(self, retriever: Retriever, *, threshold: float = 0.5, top_k: int = 5,
-                 max_question_chars: int = 2000, calibration: Calibration | None = None) -> None:
+                 max_question_chars: int = 2000, calibration: Calibration | None = None, graph_qa=None) -> None:
         self.retriever = retriever
+        self.graph_qa = graph_qa  # a kefu.kg.query.GraphQA: its answer wins when better supported
         self.threshold = threshold
         self.top_k = top_k
         self.max_question_chars = max_question_chars
         self.calibration = calibration or default_calibration()
 
     def ask(self, tenant: str, question: str, filters: Filters | None = None) -> Answer:
+        answer = self._ask_text(tenant, question, filters)
+        if self.graph_qa is None or filters is not None:
+            return answer
+        from kefu.kg.query import prefer
+
+        return prefer(answer, self.graph_qa.ask(tenant, question), self.threshold)
+
+    def _ask_text(self, tenant: str, question: str, filters: Filters | None = None) -> Answer:
         question = normalize(question or "")
         if not question:
             raise InputError("the question is empty")
@@ -109,7 +118,7 @@ class Answerer:
             chunk = hit.chunk
             group = "question" if chunk.kind in ("faq", "qa") else "passage"
             target = chunk.question if group == "question" else f"{chunk.title} {chunk.text}"
-            c_tokens = set(tokenize(target))
+            c_tokens = token_set(target)
             overlap = len(q_tokens & c_tokens) / len(q_tokens) if q_tokens else 0.0
             others = [c for j, c in enumerate(cosines) if j != i]
             margin = cosines[i] - max(others) if others else 0.0

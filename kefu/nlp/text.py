@@ -79,6 +79,12 @@ def tokenize(text: str, *, stopwords: bool = False) -> list[str]:
     return [t for t in tokens if t not in EN_STOPWORDS and t not in ZH_STOPWORDS] or tokens
 
 
+@lru_cache(maxsize=8192)
+def token_set(text: str) -> frozenset[str]:
+    """``set(tokenize(text))``, remembered: retrieved passages come back turn after turn."""
+    return frozenset(tokenize(text))
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences for zh (。！？；) and en (. ! ? followed by space); keeps the punctuation."""
     parts = _SENTENCE_END.split(text)

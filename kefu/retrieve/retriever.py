@@ -1,6 +1,8 @@
 """Hybrid retrieval: BM25 keyword search + vector search, fused with weighted RRF."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +36,22 @@ class Retriever:
         self.weights = {"keyword": keyword_weight, "vector": vector_weight}
         self.rrf_k = rrf_k
         self.depth = depth
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def _background(self, fn, *args) -> Future:
+        """Run ``fn`` on the retriever's helper thread (created on first use)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kefu-keyword")
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        """Stop the helper threads (searches after this still work, on new ones)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def search(self, tenant: str, query: str, k: int = 5, *, mode: str = "hybrid",
                filters: Filters | None = None) -> Retrieval:
@@ -43,9 +61,13 @@ class Retriever:
         query = normalize(query)
         rankings: dict[str, list[Hit]] = {}
         vector = None
-        if mode == "keyword" or (mode == "hybrid" and self.weights["keyword"] > 0):
-            rankings["keyword"] = self.store.keyword_search(tenant, tokenize(query), self.depth,
-                                                            filters)
+        keyword: Future | None = None
+        if mode == "keyword":
+            rankings["keyword"] = self.store.keyword_search(tenant, tokenize(query), self.depth, filters)
+        elif mode == "hybrid" and self.weights["keyword"] > 0:
+            # The keyword index (SQLite/PostgreSQL) and the embedder both release the GIL:
+            # searching while the query is embedded takes the shorter of the two off each turn.
+            keyword = self._background(self.store.keyword_search, tenant, tokenize(query), self.depth, filters)
         if mode in ("hybrid", "vector"):
             # Question-to-question similarity (FAQ, mined Q&A) runs higher than question-to-passage,
             # so each group is ranked on its own and both rankings enter the fusion.
@@ -55,6 +77,8 @@ class Retriever:
                 if wanted:
                     scoped = replace(filters or Filters(), kinds=wanted)
                     rankings[name] = self.store.vector_search(tenant, vector, self.depth, scoped)
+        if keyword is not None:
+            rankings = {"keyword": keyword.result(), **rankings}
         if mode == "keyword":
             hits = rankings["keyword"]
             for hit in hits:

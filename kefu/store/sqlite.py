@@ -56,6 +56,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# Keyword search skips query terms found in more chunks than this (see SQLiteStore._selective_terms).
+COMMON_TERM_MIN_DF = 2000
+COMMON_TERM_SHARE = 0.1
 
 def _locked(method):
     """Reads share the connection with writes: hold the lock so none sees a transaction half-done."""
@@ -79,7 +82,10 @@ class SQLiteStore:
         self.path = Path(path)
         self._db = open_sqlite(self.path, MIGRATIONS, foreign_keys=True)
         self._lock = threading.RLock()
-        self._vectors: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._vectors: dict[str, tuple] = {}
+        self._df_cache: dict[str, Any] = {}
+        self._writes = 0  # this connection's own writes: PRAGMA data_version only sees other connections'
+        self._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, row)")
 
     # -- documents --------------------------------------------------------------------------
     @_locked
@@ -123,6 +129,7 @@ class SQLiteStore:
                     raise StoreError(f"could not store {doc.uri}: {exc}") from exc
                 raise
             self._vectors.pop(doc.tenant, None)
+            self._writes += 1
             doc.id = doc_id
             return doc_id
 
@@ -178,6 +185,7 @@ class SQLiteStore:
                 self._db.execute("ROLLBACK")
                 raise StoreError(f"could not delete source {source!r}: {exc}") from exc
             self._vectors.pop(tenant, None)
+            self._writes += 1
             return len(ids)
 
     @_locked
@@ -219,7 +227,7 @@ class SQLiteStore:
     @_locked
     def keyword_search(self, tenant: str, tokens: list[str], k: int,
                        filters: Filters | None = None) -> list[Hit]:
-        terms = sorted({t for t in tokens if t.strip()})
+        terms = self._selective_terms(sorted({t for t in tokens if t.strip()}))
         if not terms:
             return []
         query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
@@ -227,33 +235,70 @@ class SQLiteStore:
         try:
             rows = self._db.execute(
                 f"SELECT c.id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c "
-                f"ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.tenant = ?{where} "
+                f"ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? AND +c.tenant = ?{where} "
                 f"ORDER BY s LIMIT ?", [query, tenant, *args, k]).fetchall()
         except sqlite3.OperationalError as exc:
             raise StoreError(f"keyword search failed: {exc}") from exc
         return self._hits(tenant, [(r[0], -r[1]) for r in rows])
 
-    def _matrix(self, tenant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _selective_terms(self, terms: list[str]) -> list[str]:
+        """``terms`` without those so common that scoring their postings costs more than they tell.
+
+        BM25 gives a word found in a tenth of all chunks little weight, yet FTS5 must score every
+        chunk that holds it ("不", "很" in 30k reviews: 7-10k each). Such terms are dropped once the
+        index is large; the rarest terms always stay, so a query never loses all of its words.
+        """
+        if len(terms) <= 1:
+            return terms
+        total, df = self._document_frequencies(terms)
+        limit = max(COMMON_TERM_MIN_DF, COMMON_TERM_SHARE * total)
+        kept = [t for t in terms if df.get(t, 0) <= limit]
+        return kept or sorted(terms, key=lambda t: df.get(t, 0))[:1]
+
+    def _document_frequencies(self, terms: list[str]) -> tuple[int, dict[str, int]]:
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if self._df_cache.get("version") != (version, self._writes):
+            self._df_cache = {"version": (version, self._writes), "terms": {},
+                              "total": self._db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]}
+        known = self._df_cache["terms"]
+        missing = [t for t in terms if t not in known]
+        if missing:
+            marks = ",".join("?" * len(missing))
+            found = dict(self._db.execute(
+                f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", missing).fetchall())
+            for t in missing:
+                known[t] = found.get(t, 0)
+            if len(known) > 50_000:
+                known.clear()
+        return self._df_cache["total"], known
+
+    def _matrix(self, tenant: str, kinds: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ids and their vectors (rows of ``kinds`` only, when given), cached until a write."""
+        version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._writes)
         cached = self._vectors.get(tenant)
-        if cached and cached[0] == version:
-            return cached[1], cached[2], cached[3]
-        rows = self._db.execute("SELECT id, vector, kind FROM chunks WHERE tenant = ? AND vector IS NOT NULL",
-                                (tenant,)).fetchall()
-        kinds = np.array([r[2] for r in rows], dtype=object)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        if rows:
-            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            matrix = matrix.reshape(len(rows), -1)
-        else:
-            matrix = np.zeros((0, 0), dtype=np.float32)
-        self._vectors[tenant] = (version, ids, matrix, kinds)
-        return ids, matrix, kinds
+        if not cached or cached[0] != version:
+            rows = self._db.execute("SELECT id, vector, kind FROM chunks WHERE tenant = ? AND vector IS NOT NULL",
+                                    (tenant,)).fetchall()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            if rows:
+                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            else:
+                matrix = np.zeros((0, 0), dtype=np.float32)
+            cached = self._vectors[tenant] = (version, {(): (ids, matrix)}, np.array([r[2] for r in rows]))
+        views, row_kinds = cached[1], cached[2]
+        key = tuple(sorted(set(kinds)))
+        if key not in views:
+            # A separate (copied) matrix per kind set: the retriever searches questions and passages
+            # apart, and two matmuls over half the rows cost one over all of them.
+            ids, matrix = views[()]
+            keep = np.isin(row_kinds, key)
+            views[key] = (ids[keep], np.ascontiguousarray(matrix[keep]))
+        return views[key]
 
     def vector_search(self, tenant: str, vector: np.ndarray, k: int,
                       filters: Filters | None = None) -> list[Hit]:
         with self._lock:
-            ids, matrix, kinds = self._matrix(tenant)
+            ids, matrix = self._matrix(tenant, tuple(filters.kinds) if filters and filters.kinds else ())
         if not len(ids):
             return []
         vector = np.asarray(vector, dtype=np.float32).ravel()
@@ -261,12 +306,11 @@ class SQLiteStore:
             raise StoreError(f"query vector has {vector.shape[0]} dimensions but the store holds "
                              f"{matrix.shape[1]}", hint="re-ingest after changing the embedder")
         scores = matrix @ vector
-        if filters and filters.kinds:  # kinds are cached with the vectors: no SQL needed
-            scores = np.where(np.isin(kinds, filters.kinds), scores, -np.inf)
         if filters and (filters.sources or filters.tags or filters.langs):
             where, args = self._filter_sql(filters)
-            allowed = np.fromiter((r[0] for r in self._db.execute(
-                f"SELECT c.id FROM chunks c WHERE c.tenant = ?{where}", [tenant, *args])), np.int64)
+            with self._lock:
+                allowed = np.fromiter((r[0] for r in self._db.execute(
+                    f"SELECT c.id FROM chunks c WHERE c.tenant = ?{where}", [tenant, *args])), np.int64)
             scores = np.where(np.isin(ids, allowed), scores, -np.inf)
         k = min(k, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
@@ -288,7 +332,8 @@ class SQLiteStore:
                 f"SELECT c.id, c.doc_id, c.tenant, c.source, d.uri, c.position, c.title, c.text, "
                 f"c.lang, c.kind, c.question, c.answer, c.tags, c.meta, c.content_hash, c.vector "
                 f"FROM chunks c JOIN documents d ON d.id = c.doc_id "
-                f"WHERE c.tenant = ? AND c.id IN ({marks})", [tenant, *part])
+                # `+c.tenant`: look rows up by id; the tenant index would scan the whole tenant.
+                f"WHERE +c.tenant = ? AND c.id IN ({marks})", [tenant, *part])
             out += [_chunk(r) for r in rows]
         order = {cid: n for n, cid in enumerate(ids)}
         return sorted(out, key=lambda c: order[c.id])

@@ -8,6 +8,7 @@ import pytest
 
 from kefu.errors import StoreError
 from kefu.registry import resolve
+from kefu.store.base import Filters
 from kefu.store.sqlite import MIGRATIONS, SQLiteStore
 from tests.store.conformance import StoreConformance, axis, chunk, doc, kw, vs
 
@@ -105,3 +106,36 @@ def test_failed_write_does_not_leave_fts_rows(tmp_path):
               for t in ("documents", "chunks", "chunks_fts")]
     db.close()
     assert counts == [1, 1, 1]
+
+
+def test_keyword_search_skips_terms_too_common_to_rank(tmp_path, monkeypatch):
+    """Words in most chunks cost the most to score and tell the least: a big index drops them."""
+    import kefu.store.sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "COMMON_TERM_MIN_DF", 5)
+    store = SQLiteStore(tmp_path / "kefu.db")
+    try:
+        store.replace_document(doc("a.md"), [chunk(f"common words number{i}", axis(i % 8), position=i)
+                                             for i in range(20)] + [chunk("common rare", axis(0), position=20)])
+        assert kw(store, "acme", "common rare") == ["common rare"]  # only the rare term was searched
+        assert len(kw(store, "acme", "common", k=50)) == 21  # a query never loses its last word
+        assert kw(store, "acme", "common number3") == ["common words number3"]
+        # Frequencies follow writes: once "rare" is common too, the rarest remaining term decides.
+        store.replace_document(doc("b.md"), [chunk(f"rare again {i}", axis(1), position=i) for i in range(10)])
+        assert kw(store, "acme", "rare number7") == ["common words number7"]
+    finally:
+        store.close()
+
+
+def test_vector_search_by_kind_uses_its_own_rows(tmp_path):
+    store = SQLiteStore(tmp_path / "kefu.db")
+    try:
+        store.replace_document(doc("a.md"), [chunk("passage", axis(0), kind="passage"),
+                                             chunk("faq", axis(0), kind="faq", question="q", answer="a")])
+        assert vs(store, "acme", axis(0), filters=Filters(kinds=["faq"])) == ["faq"]
+        assert vs(store, "acme", axis(0), filters=Filters(kinds=["passage"])) == ["passage"]
+        assert sorted(vs(store, "acme", axis(0))) == ["faq", "passage"]
+        store.delete_source("acme", "kb")
+        assert vs(store, "acme", axis(0), filters=Filters(kinds=["faq"])) == []
+    finally:
+        store.close()
