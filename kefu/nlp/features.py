@@ -172,6 +172,8 @@ class CachedEmbedder:
         self.embed_seconds = 0.0
         for shard in sorted(self.folder.glob(f"{inner.name}-*.npz")):
             with np.load(shard) as data:
+                if "keys" not in data.files:  # another tool's cache file in the same folder
+                    continue
                 for key, vec in zip(data["keys"], data["vecs"]):
                     self._rows[key.tobytes()] = vec
 
