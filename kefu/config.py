@@ -34,6 +34,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embed_threads", 1, "Threads for the embedder; 1 keeps query latency steady on a busy "
             "2-core machine (its 2-thread pool stalls when another process holds a core)", minimum=1,
             maximum=64),
+    Setting("embed_workers", 2, "Batches (ingest) are embedded by this many calls side by side, each "
+            "on embed_threads threads; set it to the cores ingest may use", minimum=1, maximum=64),
     Setting("max_file_mb", 50.0, "Largest file ingest accepts, in MB", minimum=0.001),
     Setting("chunk_chars", 600, "Target chunk size in characters", minimum=100, maximum=20000),
     Setting("dedup_threshold", 0.85, "Jaccard similarity above which chunks are near-duplicates",
@@ -78,6 +80,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_key_per_min", 6000, "Requests per minute with one API key; 0 = no limit", minimum=0),
     Setting("session_hours", 12.0, "How long an agent stays signed in", minimum=0.01, maximum=24 * 90),
     Setting("cors_origins", "", "Comma-separated origins allowed besides those bound to widget keys"),
+    Setting("voice_enabled", True, "Offer the voice channel (/v1/voice, widget microphone) when the voice extra "
+            "and espeak-ng are installed"),
+    Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),
+    Setting("tts_zh", "espeak", "TTS backend for Mandarin: espeak (pinyin voice), http, or a dotted path"),
+    Setting("tts_url", "", "External TTS service for tts_*=http: POST {text, lang, rate} returns audio; its key "
+            "comes from KEFU_TTS_API_KEY"),
+    Setting("tts_timeout_s", 30.0, "Seconds to wait for the external TTS service", minimum=0.1, maximum=600),
+    Setting("tts_rate", 1.0, "Speaking rate of spoken answers (0.5 slow .. 2.0 fast)", minimum=0.5, maximum=2.0),
+    Setting("asr", "whisper", "Speech recognition backend: whisper (faster-whisper, whisper-base) or a dotted path"),
+    Setting("asr_threads", 2, "CPU threads for speech recognition", minimum=1, maximum=64),
+    Setting("asr_beam_size", 5, "Beam size for speech recognition (1 = greedy, fastest)", minimum=1, maximum=10),
+    Setting("voice_cache_dir", "", "Folder for the joined whisper model; empty means $KEFU_HOME/cache"),
+    Setting("voice_max_seconds", 600.0, "Longest audio accepted (uploads and one caller utterance), in seconds",
+            minimum=1.0, maximum=7200.0),
+    Setting("voice_max_upload_mb", 20.0, "Largest audio upload to /v1/voice/turn, in MB", minimum=0.01,
+            maximum=1024.0),
+    Setting("voice_silence_ms", 600, "Silence that ends a caller's utterance on /v1/voice/call, in ms",
+            minimum=100, maximum=5000),
     Setting("log_level", "WARNING", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("log_format", "json", "Log format on stderr", choices=("json", "text")),
 )

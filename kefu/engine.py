@@ -61,7 +61,7 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return QueryCache(load_embedder(self.config.embedder, self.config.embed_threads))
+        return QueryCache(load_embedder(self.config.embedder, self.config.embed_threads, self.config.embed_workers))
 
     @cached_property
     def retriever(self) -> Retriever:

