@@ -381,7 +381,8 @@ def worker_ingest(args: dict[str, Any]) -> dict[str, Any]:
     """Embedder alone, then ingest review CSV files through the Ingestor until ``target`` chunks."""
     from kefu.engine import Engine
 
-    engine = Engine(Config.load(args["home"], env={}))
+    workers = args.get("embed_workers")
+    engine = Engine(Config.load(args["home"], env={}, overrides={"embed_workers": workers} if workers else None))
     tenant = engine.config.tenant
     with timer() as took:
         embedder = engine.embedder
@@ -411,7 +412,8 @@ def worker_ingest(args: dict[str, Any]) -> dict[str, Any]:
     alone.append(len(sample_texts) / took())
     engine.close()
     rate = chunks / seconds
-    return {"chunks": total, "duplicates_removed": dups, "ingest_seconds": round(seconds, 1),
+    return {"chunks": total, "embed_workers": engine.config.embed_workers, "duplicates_removed": dups,
+            "ingest_seconds": round(seconds, 1),
             "ingest_chunks_per_s": round(rate, 1),
             "embedder_alone_passages_per_s": round(float(np.mean(alone)), 1),
             "embedder_alone_before_after": [round(a, 1) for a in alone],
@@ -533,6 +535,7 @@ def speed_section(args, work: Path) -> dict[str, Any]:
                            "the knowledge base", "question_examples": questions[:5]}
     log(f"speed: ingesting ≥{args.kb_chunks} review rows through the Ingestor (subprocess)")
     out["ingest"] = run_worker("ingest", {"home": str(work / "kb"), "files": files, "target": args.kb_chunks,
+                                          "embed_workers": args.embed_workers,
                                           "embed_sample": [r["review"] for r in rest[-256:]]})
     log(f"speed: {out['ingest']['chunks']} chunks at {out['ingest']['ingest_chunks_per_s']} chunks/s; "
         "timing ask (subprocess)")
@@ -651,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-speed", action="store_true", help="accuracy only")
     parser.add_argument("--skip-accuracy", action="store_true", help="speed and memory only")
     parser.add_argument("--no-variants", action="store_true", help="no fusion / embedding variants")
+    parser.add_argument("--embed-workers", type=int, default=None,
+                        help="embedding calls side by side while ingesting (default: the embed_workers setting)")
     parser.add_argument("--embed-cache", action="store_true",
                         help="reuse/save accuracy-section embeddings on disk (speed section never uses it)")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp dir)")
