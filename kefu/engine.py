@@ -71,17 +71,16 @@ class Engine:
 
     @cached_property
     def graph(self):
-        """The knowledge graph (``kefu.kg``): tables in the SQLite store's file, else in ``graph.db``."""
+        """The knowledge graph (``kefu.kg``): ``kg_*`` tables beside the knowledge store (same file or database)."""
         url = self.config.database_url
-        return resolve("graphstore", "sqlite")(self.config.home / "graph.db" if _is_postgres(url)
-                                               else url or self.config.db_path)
+        return resolve("graphstore", "postgres" if _is_postgres(url) else "sqlite")(url or self.config.db_path)
 
     @cached_property
     def graph_qa(self):
         from kefu.kg.query import GraphQA
 
         return GraphQA(self.graph, threshold=self.config.answer_threshold,
-                       max_question_chars=self.config.max_question_chars)
+                       max_question_chars=self.config.max_question_chars, embedder=self.embedder)
 
     @cached_property
     def answerer(self) -> Answerer:
