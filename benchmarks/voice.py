@@ -1,0 +1,291 @@
+"""Voice benchmark: TTS → ASR round trip, real-time factors, and voice-turn latency over the WebSocket.
+
+    python benchmarks/voice.py                 # all sentences, 20 call turns (~10-15 min on 2 cores)
+    python benchmarks/voice.py --quick         # 10 sentences per language, 6 call turns
+    python benchmarks/voice.py --skip-baseline --skip-call
+
+1. Round trip: each sentence of ``benchmarks/data/voice_sentences.jsonl`` (55 zh, 55 en customer-service
+   questions) is spoken by kefu's ``Speaker`` (hibari for English, espeak-ng + pinyin for Mandarin) and
+   transcribed by whisper-base with the language given; English WER and Mandarin CER (numbers compared
+   as spoken words), whisper's zh/en language detection accuracy, and the real-time factor (processing
+   seconds per audio second) of TTS and of ASR.
+   Baseline in the same run: the naive setup — espeak-ng's default English voice and its default
+   (male) pinyin voice, syllable-by-syllable pinyin, whisper without kefu's Mandarin decoding options.
+2. Call latency: a real ``/v1/voice/call`` WebSocket (uvicorn on loopback, demo knowledge base) and a
+   simulated caller streaming 8 kHz μ-law frames in real time; end of speech (the caller's last voiced
+   frame) → first answer audio frame, p50/p95, with the server's split (ASR after the end was detected,
+   dialog). The caller barges in on each answer after 1.5 s of it.
+
+Writes ``benchmarks/results/voice.json``. Targets (2 cores): English WER ≤ 5 %, Mandarin CER ≤ 15 %,
+first audio byte ≤ 1.5 s after end of speech.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import ROOT, latency_summary, print_table, write_results  # noqa: E402
+
+DATA_FILE = ROOT / "benchmarks" / "data" / "voice_sentences.jsonl"
+TARGETS = {"en_wer": 0.05, "zh_cer": 0.15, "first_audio_s": 1.5}
+
+
+def log(msg: str) -> None:
+    print(f"[voice] {msg}", file=sys.stderr, flush=True)
+
+
+def load_sentences(limit: int | None) -> list[dict]:
+    rows = [json.loads(line) for line in DATA_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if limit:
+        rows = [r for r in rows if r["lang"] == "zh"][:limit] + [r for r in rows if r["lang"] == "en"][:limit]
+    return rows
+
+
+class NaiveMandarin:
+    """Baseline Mandarin TTS: espeak-ng's default pinyin voice fed one syllable at a time."""
+
+    languages = ("zh",)
+
+    def synthesize(self, text: str, *, lang: str = "zh", rate: float = 1.0):
+        import io
+        import subprocess
+        import wave
+
+        import numpy as np
+        from pypinyin import Style, lazy_pinyin
+
+        from kefu.voice.base import Audio
+
+        spoken = " ".join(lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True, errors="ignore"))
+        done = subprocess.run(["espeak-ng", "-v", "cmn-latn-pinyin", "--stdout"], input=spoken.encode(),
+                              capture_output=True, check=True)
+        with wave.open(io.BytesIO(done.stdout)) as w:
+            return Audio(np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0, w.getframerate())
+
+
+def round_trip(rows: list[dict], speaker, asr, detect: bool) -> dict:
+    from kefu.voice.metrics import cer, wer
+
+    out = {"zh": {"errors": 0, "units": 0, "tts_s": 0.0, "asr_s": 0.0, "audio_s": 0.0, "detected": 0, "n": 0},
+           "en": {"errors": 0, "units": 0, "tts_s": 0.0, "asr_s": 0.0, "audio_s": 0.0, "detected": 0, "n": 0}}
+    worst: list[dict] = []
+    for i, row in enumerate(rows):
+        lang, text = row["lang"], row["text"]
+        t0 = time.perf_counter()
+        audio = speaker.speak(text, lang)
+        t1 = time.perf_counter()
+        transcript = asr.transcribe(audio, lang=lang)
+        t2 = time.perf_counter()
+        errors, units = (cer if lang == "zh" else wer)(text, transcript.text)
+        s = out[lang]
+        s["errors"] += errors
+        s["units"] += units
+        s["tts_s"] += t1 - t0
+        s["asr_s"] += t2 - t1
+        s["audio_s"] += audio.seconds
+        s["n"] += 1
+        if detect:
+            import numpy as np
+
+            samples = audio.resampled(16000).samples
+            found, _ = asr.detect(np.concatenate([np.zeros(4800, np.float32), samples]))
+            s["detected"] += found == lang
+        worst.append({"lang": lang, "text": text, "heard": transcript.text, "rate": errors / max(1, units)})
+        if (i + 1) % 10 == 0:
+            log(f"  {i + 1}/{len(rows)} sentences")
+    summary = {}
+    for lang, s in out.items():
+        if not s["n"]:
+            continue
+        summary[lang] = {"n": s["n"], "error_rate": round(s["errors"] / max(1, s["units"]), 4),
+                         "errors": s["errors"], "reference_units": s["units"],
+                         "tts_rtf": round(s["tts_s"] / s["audio_s"], 4), "asr_rtf": round(s["asr_s"] / s["audio_s"], 4),
+                         "audio_s": round(s["audio_s"], 1)}
+        if detect:
+            summary[lang]["language_detected"] = round(s["detected"] / s["n"], 4)
+    worst.sort(key=lambda r: -r["rate"])
+    summary["examples"] = {"worst": worst[:8], "first": [w for w in worst if w["rate"] == 0][:4]}
+    return summary
+
+
+def call_latency(speaker, asr, turns: int, threads: int) -> dict:
+    """End of speech → first answer audio frame over a real WebSocket, ``turns`` utterances in one call."""
+    import re
+
+    from websockets.sync.client import connect
+
+    from kefu.config import Config
+    from kefu.engine import Engine
+    from kefu.server.app import create_app
+    from kefu.server.auth import new_key
+    from kefu.voice.turn import VoiceRuntime
+    from tests.server.live_server import free_port, serving
+    from tests.voice.caller import Caller
+
+    # One sentence per utterance: a caller's pause between sentences (the TTS leaves ~0.6 s) ends an utterance.
+    rows = [r for r in load_sentences(None) if not re.search(r"[.?!。？！，,]\s*\S", r["text"])]
+    zh = [r["text"] for r in rows if r["lang"] == "zh"]
+    en = [r["text"] for r in rows if r["lang"] == "en"]
+    picked = [(en[i], "en") if i % 2 == 0 else (zh[i], "zh") for i in range(turns)]
+    home = Path(tempfile.mkdtemp(prefix="kefu-voice-bench-"))
+    config = Config.load(home, env={}, overrides={"rate_limit_ip_per_min": 0, "asr_threads": threads})
+    engine = Engine(config)
+    started = time.perf_counter()
+    report = engine.ingestor.ingest([ROOT / "examples" / "demo-kb"], tenant=config.tenant)
+    log(f"ingested the demo KB in {time.perf_counter() - started:.1f}s: {report.totals()}")
+    engine.service.nlu(config.tenant).warm_up()
+    key, _ = new_key(engine.chats, config.tenant, "widget", label="voice benchmark")
+    app = create_app(config, engine)
+    app.state.voice = VoiceRuntime(config, asr=asr, speaker=speaker)
+    port = free_port()
+    results = []
+    with serving(app, port, "kefu-voice-bench"):
+        for lang in ("en", "zh"):
+            todo = [(t, lg) for t, lg in picked if lg == lang]
+            with connect(f"ws://127.0.0.1:{port}/v1/voice/call?key={key}", max_size=2**22) as ws:
+                caller = Caller(ws, "mulaw8k")
+                ws.send(json.dumps({"event": "start", "format": "mulaw8k", "lang": lang}))
+                caller.wait_for("ready")
+                caller.quiet(0.5)
+                for text, _ in todo:
+                    audio = speaker.speak(text, lang)
+                    caller.speak(audio)
+                    end = caller.last_voice_sent
+                    line = threading.Thread(target=caller.quiet, args=(1.5,))
+                    line.start()
+                    k = sum(1 for r in results if r.get("got_answer") and r["lang"] == lang)  # answers so far
+                    deadline = time.monotonic() + 120
+                    while len(caller.events("answer")) <= k and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    answers = [r for r in caller.log if r.event is not None and r.event["event"] == "answer"]
+                    if len(answers) <= k:  # nothing recognised (an empty transcript gets no answer)
+                        line.join()
+                        results.append({"lang": lang, "text": text, "heard": "", "first_audio_s": None,
+                                        "server_asr_s": None, "server_dialog_s": None, "answer": ""})
+                        continue
+                    answer, answered_at = answers[k].event, answers[k].at  # this utterance's answer
+                    # Its audio follows its answer event (an earlier answer may still be arriving late).
+                    first = caller.first_audio_after(max(end, answered_at), timeout=60)
+                    line.join()
+                    while first is not None and time.perf_counter() - first < 1.5:
+                        caller.quiet(0.1)
+                    heard = next(e for e in reversed(caller.events("transcript")))
+                    results.append({"lang": lang, "text": text, "heard": heard.get("text", ""),
+                                    "first_audio_s": None if first is None else round(first - end, 3),
+                                    "server_asr_s": answer["timings"]["asr_s"],
+                                    "server_dialog_s": answer["timings"]["dialog_s"],
+                                    "answer": answer["text"][:80], "got_answer": True})
+                    done = sum(1 for r in results if "text" in r)
+                    log(f"  call turn {done}/{turns}: first audio "
+                        f"{results[-1]['first_audio_s']} s ({lang})")
+                ws.send(json.dumps({"event": "stop"}))
+                caller.wait_for("closed", timeout=60)
+                clears = len(caller.events("clear"))
+            results.append({"lang": lang, "barge_ins": clears})
+    engine.close()
+    turns_ok = [r for r in results if r.get("first_audio_s") is not None]
+    lat = [r["first_audio_s"] for r in turns_ok]
+    return {"turns": len(turns_ok), "first_audio": latency_summary(lat),
+            "by_language": {lg: latency_summary([r["first_audio_s"] for r in turns_ok if r["lang"] == lg])
+                            for lg in ("en", "zh")},
+            "server_asr": latency_summary([r["server_asr_s"] for r in turns_ok]),
+            "server_dialog": latency_summary([r["server_dialog_s"] for r in turns_ok]),
+            "barge_ins": sum(r.get("barge_ins", 0) for r in results), "silence_ms": config.voice_silence_ms,
+            "details": results}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10 sentences per language, 6 call turns")
+    ap.add_argument("--threads", type=int, default=2, help="ASR threads (default 2)")
+    ap.add_argument("--turns", type=int, default=20, help="call turns for the latency measurement")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--skip-call", action="store_true")
+    ap.add_argument("--call-only", action="store_true", help="only the call latency (results file NAME-call)")
+    ap.add_argument("--name", default="voice", help="results file name (benchmarks/results/NAME.json)")
+    args = ap.parse_args(argv)
+
+    from kefu.voice.asr import WhisperASR
+    from kefu.voice.tts import EspeakTTS, HibariTTS, Speaker
+
+    load_start = os.getloadavg()
+    rows = load_sentences(10 if args.quick else None)
+    cache = Path(os.environ.get("KEFU_VOICE_CACHE", Path.home() / ".cache" / "kefu" / "voice"))
+    asr = WhisperASR(cache_dir=cache, threads=args.threads, beam_size=5)
+    t0 = time.perf_counter()
+    asr.load()
+    load_s = time.perf_counter() - t0
+    speaker = Speaker({"en": HibariTTS(), "zh": EspeakTTS()})
+    speaker.speak("Warm up.", "en")
+    speaker.speak("预热。", "zh")
+    out: dict = {"asr_threads": args.threads, "asr_beam_size": 5, "whisper_load_s": round(load_s, 2),
+                 "targets": TARGETS}
+    if args.call_only:
+        out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads)
+        c = out["call"]
+        out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]}
+        print_table(f"Voice call: end of speech → first audio byte (s), load {load_start[0]:.1f}",
+                    ["turns", "p50", "p95", "en p50", "zh p50", "server ASR p50", "dialog p50", "barge-ins"],
+                    [[c["turns"], c["first_audio"]["p50_ms"] / 1000, c["first_audio"]["p95_ms"] / 1000,
+                      c["by_language"]["en"]["p50_ms"] / 1000, c["by_language"]["zh"]["p50_ms"] / 1000,
+                      c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"]]])
+        print(f"wrote {write_results(args.name + '-call', out, argv)}")
+        return
+    log(f"whisper loaded in {load_s:.1f}s; round trip on {len(rows)} sentences")
+    kefu = round_trip(rows, speaker, asr, detect=True)
+    out.update({"sentences": len(rows), "kefu": kefu})
+    if not args.skip_baseline:
+        log("baseline: espeak-ng default voices, plain whisper")
+        naive_asr = WhisperASR(cache_dir=cache, threads=args.threads, beam_size=5, zh_hotwords=None)
+        naive_asr._model = asr.load()  # same weights, different decoding options
+        naive = Speaker({"en": EspeakTTS(en_voice="en-us"), "zh": NaiveMandarin()})
+        out["baseline"] = round_trip(rows, naive, naive_asr, detect=False)
+    if not args.skip_call:
+        log("call latency over /v1/voice/call")
+        out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads)
+    load_end = os.getloadavg()
+    out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in load_end]}
+
+    table = []
+    for name in ("kefu", "baseline"):
+        if name not in out:
+            continue
+        r = out[name]
+        label = "kefu (hibari / espeak pinyin+f3, tuned whisper)" if name == "kefu" else \
+            "baseline (espeak en-us / default pinyin voice, plain whisper)"
+        table.append([label, r["en"]["error_rate"] * 100, r["zh"]["error_rate"] * 100, r["en"]["tts_rtf"],
+                      r["zh"]["tts_rtf"], r["en"]["asr_rtf"], r["zh"]["asr_rtf"]])
+    print_table(f"TTS → ASR round trip ({len(rows)} sentences, ASR {args.threads} threads, load "
+                f"{load_start[0]:.1f}→{load_end[0]:.1f})",
+                ["system", "en WER %", "zh CER %", "TTS RTF en", "TTS RTF zh", "ASR RTF en", "ASR RTF zh"], table)
+    if "call" in out:
+        c = out["call"]
+        print_table("Voice call: end of speech → first audio byte (s)",
+                    ["turns", "p50", "p95", "en p50", "zh p50", "server ASR p50", "dialog p50", "barge-ins"],
+                    [[c["turns"], c["first_audio"]["p50_ms"] / 1000, c["first_audio"]["p95_ms"] / 1000,
+                      c["by_language"]["en"]["p50_ms"] / 1000, c["by_language"]["zh"]["p50_ms"] / 1000,
+                      c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"]]])
+    met = {"en_wer": kefu["en"]["error_rate"] <= TARGETS["en_wer"],
+           "zh_cer": kefu["zh"]["error_rate"] <= TARGETS["zh_cer"]}
+    if "call" in out:
+        met["first_audio_p50"] = out["call"]["first_audio"]["p50_ms"] / 1000 <= TARGETS["first_audio_s"]
+        met["first_audio_p95"] = out["call"]["first_audio"]["p95_ms"] / 1000 <= TARGETS["first_audio_s"]
+    out["targets_met"] = met
+    print("targets met:", json.dumps(met))
+    path = write_results(args.name, out, argv)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Small protocols for speech backends, the audio value they exchange, and the voice errors.
+
+    class MyTTS:                      # any object with these members is a TTS backend
+        languages = ("en",)
+        sample_rate = 24000
+        def synthesize(self, text: str, *, lang: str, rate: float = 1.0) -> Audio: ...
+
+    class MyASR:
+        def transcribe(self, audio: Audio, *, lang: str | None = None) -> Transcript: ...
+"""
+from __future__ import annotations
+
+import io
+import wave
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from kefu.errors import BackendError, InputError
+
+LANGUAGES = ("zh", "en")
+
+
+class AudioError(InputError):
+    """The audio cannot be used: not audio, corrupt, empty or silent."""
+
+    code = "invalid_audio"
+    status = 422
+
+
+class UnsupportedAudioError(AudioError):
+    """A container or codec kefu cannot decode."""
+
+    code = "unsupported_audio"
+    status = 415
+
+
+class AudioTooLongError(AudioError):
+    """Longer than the ``voice_max_seconds`` setting allows."""
+
+    code = "audio_too_long"
+    status = 413
+
+
+class NoSpeechError(AudioError):
+    """The audio holds no speech (silence, noise, or nothing recognisable)."""
+
+    code = "no_speech"
+    status = 422
+
+
+class VoiceUnavailableError(BackendError):
+    """The voice extra, espeak-ng or the whisper weights are missing, or voice is switched off."""
+
+    code = "voice_unavailable"
+    status = 503
+
+
+@dataclass
+class Audio:
+    """Mono float32 samples in [-1, 1] at ``sample_rate`` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        self.samples = np.asarray(self.samples, dtype=np.float32).reshape(-1)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
+
+    def to_wav(self) -> bytes:
+        """16-bit mono PCM WAV bytes."""
+        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767.0).astype("<i2")
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(int(self.sample_rate))
+            w.writeframes(pcm.tobytes())
+        return buf.getvalue()
+
+    def resampled(self, rate: int) -> Audio:
+        """This audio at ``rate`` Hz (polyphase resampling; a copy when the rate already matches)."""
+        from kefu.voice.audio import resample
+
+        return Audio(resample(self.samples, self.sample_rate, rate), rate)
+
+
+@dataclass
+class Transcript:
+    """What was said: text, the language used (zh/en), and timed segments."""
+
+    text: str
+    language: str
+    language_probability: float = 1.0
+    duration: float = 0.0
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time spent transcribing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "language": self.language,
+                "language_probability": round(self.language_probability, 4),
+                "duration": round(self.duration, 3), "segments": self.segments}
+
+
+@runtime_checkable
+class TTS(Protocol):
+    """Text to speech for the languages in ``languages``."""
+
+    languages: tuple[str, ...]
+
+    def synthesize(self, text: str, *, lang: str, rate: float = 1.0) -> Audio:
+        """``text`` (already normalised for speech) spoken in ``lang``; ``rate`` 1.0 is normal pace."""
+        ...
+
+
+@runtime_checkable
+class ASR(Protocol):
+    """Speech to text, restricted to zh/en."""
+
+    def transcribe(self, audio: Audio, *, lang: str | None = None) -> Transcript:
+        """The transcript of ``audio``; ``lang`` forces zh or en, ``None`` detects (clamped to zh/en)."""
+        ...
+
+
+def check_lang(lang: str | None, *, allow_auto: bool = True) -> str | None:
+    """``zh``/``en`` (or ``None`` for auto-detection); anything else is an ``InputError``."""
+    if lang in (None, "", "auto") and allow_auto:
+        return None
+    if lang not in LANGUAGES:
+        raise InputError(f"language {str(lang)[:20]!r} is not supported; use zh or en"
+                         + (" (or auto)" if allow_auto else ""))
+    return lang

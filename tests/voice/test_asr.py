@@ -1,0 +1,58 @@
+"""faster-whisper with the packaged whisper-base weights: joined once, offline, zh/en only."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kefu.voice.base import ASR, Audio, NoSpeechError
+from kefu.voice.metrics import wer
+from tests.voice.conftest import needs_voice
+
+pytestmark = [pytest.mark.voice, pytest.mark.slow, needs_voice]
+
+
+def test_model_folder_is_joined_once(asr, tmp_path):
+    from kefu.voice.asr import model_dir
+
+    path = model_dir(asr.cache_dir)
+    assert {"model.bin", "config.json", "tokenizer.json", "vocabulary.json"} <= {p.name for p in path.iterdir()}
+    stamp = (path / "model.bin").stat().st_mtime_ns
+    assert model_dir(asr.cache_dir) == path and (path / "model.bin").stat().st_mtime_ns == stamp
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".whisper-base-")]  # no leftovers
+
+
+def test_english_round_trip(asr, say):
+    assert isinstance(asr, ASR)
+    text = "How do I return an item?"
+    t = asr.transcribe(say(text), lang="en")
+    errors, n = wer(text, t.text)
+    assert errors <= 1, t.text
+    assert t.language == "en" and t.segments
+
+
+def test_detection_is_clamped_to_zh_or_en(asr, say):
+    t = asr.transcribe(say("我想转人工客服。"))
+    assert t.language == "zh"
+    t = asr.transcribe(say("I would like to talk to a person, please."))
+    assert t.language == "en"
+    assert "person" in t.text.lower()
+
+
+def test_forced_chinese_and_other_rates(asr, say):
+    audio = say("我的订单还没有发货，请帮我查一下。")
+    for rate in (8000, 44100):
+        t = asr.transcribe(audio.resampled(rate), lang="zh")
+        assert t.language == "zh"
+        assert sum("\u4e00" <= c <= "\u9fff" for c in t.text) >= 5, t.text
+        assert "订单" in t.text
+
+
+def test_too_short(asr):
+    with pytest.raises(NoSpeechError):
+        asr.transcribe(Audio(np.zeros(100, np.float32), 16000), lang="en")
+
+
+def test_no_hub_access(asr, monkeypatch):
+    import os
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"

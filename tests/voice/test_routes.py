@@ -1,0 +1,152 @@
+"""``GET /v1/voice`` and ``POST /v1/voice/turn``: auth, tenants, the full turn, and every kind of bad audio."""
+from __future__ import annotations
+
+import base64
+import io
+import time
+import wave
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from kefu.config import Config
+from tests.server.conftest import make_tenant
+from tests.voice.conftest import encode_av, needs_voice, wav_bytes
+
+pytestmark = [pytest.mark.voice, pytest.mark.slow, needs_voice]
+
+
+@pytest.fixture(scope="module")
+def client(voice_app):
+    with TestClient(voice_app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def acme(kb_engine):
+    return make_tenant(kb_engine, "acme")
+
+
+@pytest.fixture(scope="module")
+def globex(kb_engine):
+    return make_tenant(kb_engine, "globex")
+
+
+def post(client, headers, data: bytes, **params):
+    return client.post("/v1/voice/turn", content=data, params=params,
+                       headers={**headers, "Content-Type": "application/octet-stream"})
+
+
+def test_status(client, acme):
+    r = client.get("/v1/voice", headers=acme.w)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["available"] is True and body["languages"] == ["zh", "en"]
+    assert body["formats"]["call"] == ["mulaw8k", "pcm16k"]
+    assert client.get("/v1/voice").status_code == 401
+
+
+def test_english_turn(client, acme, say, kb_engine):
+    audio = say("How do I return an item?")
+    r = post(client, acme.w, encode_av(audio.resampled(48000).samples, 48000, "webm", "libopus"), lang="en")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "return" in body["transcript"]["text"].lower()
+    assert "30 days" in body["answer"]["text"]
+    assert body["answer"]["citations"] and body["answer"]["citations"][0]["uri"].endswith("faq.csv")
+    assert body["conversation"]["channel"] == "voice"
+    wav = base64.b64decode(body["audio"]["base64"])
+    with wave.open(io.BytesIO(wav)) as w:
+        assert w.getframerate() == body["audio"]["sample_rate"] and w.getnframes() / w.getframerate() > 2
+    # The turn is stored like a typed one.
+    msgs = kb_engine.chats.list_messages("acme", body["conversation"]["id"])
+    assert [m.role for m in msgs] == ["customer", "bot"]
+    assert msgs[0].text == body["transcript"]["text"]
+
+    # The same conversation continues by id; another tenant cannot see it.
+    cid = body["conversation"]["id"]
+    r = post(client, acme.w, wav_bytes(say("I would like to talk to a person, please.").samples, 24000),
+             conversation_id=cid, speak="false")
+    assert r.status_code == 200, r.text
+    assert r.json()["handoff"]["reason"] == "explicit"
+    assert "audio" not in r.json()
+    assert kb_engine.chats.get_conversation("acme", cid).status == "queued"
+
+
+def test_chinese_turn(client, acme, say):
+    r = post(client, acme.w, wav_bytes(say("配送需要几天？").resampled(16000).samples, 16000), lang="zh")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["transcript"]["language"] == "zh"
+    assert body["answer"]["language"] in ("zh", "en") and body["answer"]["text"]
+    assert body["audio"]["seconds"] > 1
+
+
+def test_tenants_and_auth(client, acme, globex, say):
+    r = client.post("/v1/conversations", json={}, headers=acme.w)
+    cid = r.json()["conversation"]["id"]
+    data = wav_bytes(say("How do I return an item?").samples, 24000)
+    assert post(client, globex.w, data, conversation_id=cid).status_code == 404
+    assert post(client, {}, data).status_code == 401
+    assert post(client, {"X-Kefu-Key": "kw_nope"}, data).status_code == 401
+    assert post(client, acme.w, data, lang="fr").status_code == 422
+
+
+@pytest.mark.parametrize("name, data, status, code", [
+    ("empty", b"", 422, "invalid_audio"),
+    ("text", "这不是音频文件，而是一段文字。".encode() * 40, 422, "invalid_audio"),
+    ("pdf", b"%PDF-1.4\n" + b"0" * 3000, 422, "invalid_audio"),
+    ("corrupt-wav", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + b"\x00" * 8, 422, "invalid_audio"),
+    ("silence", wav_bytes(np.zeros(32000, np.float32), 16000), 422, "no_speech"),
+    ("noise-floor", wav_bytes(np.random.default_rng(0).normal(0, 2e-4, 32000).astype(np.float32), 16000), 422,
+     "no_speech"),
+])
+def test_bad_audio(client, acme, name, data, status, code):
+    r = post(client, acme.w, data)
+    assert r.status_code == status, (name, r.text)
+    assert r.json()["error"]["code"] == code
+    assert r.json()["error"]["message"]
+
+
+def test_unsupported_codec(client, acme):
+    data = bytearray(wav_bytes(np.zeros(1600, np.float32), 16000))
+    data[20:22] = (0x1234).to_bytes(2, "little")
+    r = post(client, acme.w, bytes(data))
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_audio"
+
+
+def test_one_hour_upload_refused_fast(client, acme, one_hour_mp3):
+    started = time.perf_counter()
+    r = post(client, acme.w, one_hour_mp3)
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "audio_too_long"
+    assert "1:00:00" in r.json()["error"]["message"]
+    assert time.perf_counter() - started < 3
+
+
+def test_upload_over_the_size_limit(kb_engine, acme, asr, speaker):
+    from kefu.server.app import create_app
+    from kefu.voice.turn import VoiceRuntime
+
+    config = Config.load(home=kb_engine.config.home, env={}, overrides={"voice_max_upload_mb": 0.05,
+                                                                        "rate_limit_ip_per_min": 0})
+    app = create_app(config, kb_engine)
+    app.state.voice = VoiceRuntime(config, asr=asr, speaker=speaker)
+    with TestClient(app) as c:
+        r = post(c, acme.w, b"\x00" * 60_000)
+        assert r.status_code == 413 and "voice_max_upload_mb" in r.json()["error"]["message"]
+        # Chat messages keep their own (small) limit.
+        json_headers = {**acme.w, "Content-Type": "application/json"}
+        r = c.post("/v1/conversations", content=b"{" + b" " * 70_000 + b"}", headers=json_headers)
+        assert r.status_code == 413
+
+
+def test_voice_switched_off(kb_engine, acme):
+    from kefu.server.app import create_app
+
+    config = Config.load(home=kb_engine.config.home, env={}, overrides={"voice_enabled": False})
+    with TestClient(create_app(config, kb_engine)) as c:
+        assert c.get("/v1/voice", headers=acme.w).json()["available"] is False
+        r = post(c, acme.w, wav_bytes(np.zeros(1600, np.float32), 16000))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "voice_unavailable"

@@ -1,0 +1,148 @@
+"""One conformance suite every TTS backend passes (hibari, espeak-ng, and the HTTP backend against a
+real HTTP server on loopback), plus the bilingual ``Speaker``."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from kefu.errors import BackendError, ConfigError, InputError
+from kefu.registry import resolve
+from kefu.voice.base import TTS, Audio
+from tests.voice.conftest import needs_voice
+
+pytestmark = [pytest.mark.voice, needs_voice]
+
+SENTENCES = {"en": "Your order has shipped and will arrive in three days.", "zh": "您的订单已经发货，预计三天到达。"}
+
+
+@pytest.fixture(scope="module")
+def tts_server(hibari_tts, espeak_tts):
+    """A tiny TTS service: POST {text, lang, rate} → WAV made by the local backends; records requests."""
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({**body, "auth": self.headers.get("Authorization")})
+            if body["text"] == "fail":
+                self.send_response(500)
+                self.end_headers()
+                self.wfile.write(b"synthesis failed")
+                return
+            backend = hibari_tts if body["lang"] == "en" else espeak_tts
+            wav = backend.synthesize(body["text"], lang=body["lang"], rate=body["rate"]).to_wav()
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", str(len(wav)))
+            self.end_headers()
+            self.wfile.write(wav)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/tts", seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(params=["hibari", "espeak", "http"])
+def backend(request, hibari_tts, espeak_tts, tts_server) -> TTS:
+    if request.param == "hibari":
+        return hibari_tts
+    if request.param == "espeak":
+        return espeak_tts
+    return resolve("tts", "http")(tts_server[0], timeout=30)
+
+
+def test_conformance(backend):
+    assert isinstance(backend, TTS)
+    assert set(backend.languages) <= {"zh", "en"} and backend.languages
+    for lang in backend.languages:
+        audio = backend.synthesize(SENTENCES[lang], lang=lang)
+        assert isinstance(audio, Audio) and audio.samples.dtype == np.float32
+        assert 8000 <= audio.sample_rate <= 48000
+        assert 1.0 < audio.seconds < 12.0, (lang, audio.seconds)
+        assert 0.05 < float(np.abs(audio.samples).max()) <= 1.0
+        assert np.isfinite(audio.samples).all()
+
+
+def test_conformance_rate(backend):
+    lang = backend.languages[0]
+    slow = backend.synthesize(SENTENCES[lang], lang=lang, rate=0.75)
+    fast = backend.synthesize(SENTENCES[lang], lang=lang, rate=1.5)
+    assert fast.seconds < slow.seconds * 0.85
+    with pytest.raises(InputError, match="rate"):
+        backend.synthesize(SENTENCES[lang], lang=lang, rate=5.0)
+
+
+def test_registry_names():
+    from kefu.voice.tts import EspeakTTS, HibariTTS, HttpTTS
+
+    assert resolve("tts", "hibari") is HibariTTS
+    assert resolve("tts", "espeak") is EspeakTTS
+    assert resolve("tts", "http") is HttpTTS
+    with pytest.raises(ConfigError, match="available: espeak, hibari, http"):
+        resolve("tts", "nope")
+
+
+def test_http_backend_errors_and_key(tts_server, monkeypatch):
+    from kefu.voice.tts import HttpTTS
+
+    url, seen = tts_server
+    monkeypatch.setenv("KEFU_TTS_API_KEY", "secret-tts-key")
+    HttpTTS(url).synthesize("Hello.", lang="en")
+    assert seen[-1]["auth"] == "Bearer secret-tts-key"
+    with pytest.raises(BackendError, match="answered 500"):
+        HttpTTS(url).synthesize("fail", lang="en")
+    with pytest.raises(BackendError, match="did not answer"):
+        HttpTTS("http://127.0.0.1:9/tts", timeout=2).synthesize("Hello.", lang="en")
+    with pytest.raises(ConfigError, match="http"):
+        HttpTTS("ftp://example.com")
+
+
+def test_hibari_refuses_voices_that_would_download():
+    from kefu.voice.tts import HibariTTS
+
+    with pytest.raises(ConfigError, match="not bundled"):
+        HibariTTS(voice="emma").synthesize("Hello.", lang="en")
+
+
+def test_espeak_mandarin_uses_pinyin():
+    from kefu.voice.tts import to_pinyin
+
+    assert to_pinyin("你好，我想转人工。") == "ni3hao3, wo3 xiang3 zhuan3 ren2gong1."
+
+
+def test_speaker_mixed_text_one_rate(speaker, hibari_tts, espeak_tts):
+    parts = speaker.parts("您的X1 Pro订单已发货，运费¥12.50。")
+    assert [lang for lang, _ in parts] == ["zh", "en", "zh"]
+    assert parts[1] == ("en", "X one Pro")
+    assert "十二点五元" in parts[2][1]
+    mixed = speaker.speak("您的X1 Pro订单已发货。")
+    zh_only = espeak_tts.synthesize("您的订单已发货。", lang="zh")
+    assert mixed.sample_rate == speaker.rate == 24000
+    assert mixed.seconds > zh_only.seconds + 0.3  # the English part is in there too
+    with pytest.raises(InputError):
+        speaker.speak("   ")
+    chunks = list(speaker.stream("Hello there. 您好！How can I help?"))
+    assert len(chunks) == 3 and all(c.sample_rate == 24000 for c in chunks)
+
+
+def test_speaker_from_settings(tmp_path, tts_server):
+    from kefu.config import Config
+    from kefu.voice.tts import EspeakTTS, HibariTTS, HttpTTS, speaker_from_config
+
+    sp = speaker_from_config(Config.load(tmp_path, env={}))
+    assert isinstance(sp.backends["en"], HibariTTS) and isinstance(sp.backends["zh"], EspeakTTS)
+    sp = speaker_from_config(Config.load(tmp_path, env={}, overrides={"tts_zh": "http", "tts_url": tts_server[0]}))
+    assert isinstance(sp.backends["zh"], HttpTTS)
+    assert sp.speak("退货要多久？").seconds > 0.5
+    with pytest.raises(ConfigError, match="does not speak zh"):
+        speaker_from_config(Config.load(tmp_path, env={}, overrides={"tts_zh": "hibari"}))
