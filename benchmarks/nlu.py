@@ -383,7 +383,7 @@ def speed(intent_model, quick: bool) -> dict:
     return {
         **result,
         # The headline figures are the chat messages'.
-        **{k: v for k, v in result["chat_messages"].items() if k.startswith("nlu_")},
+        **{k: v for k, v in result["chat_messages"].items() if k.startswith(("nlu_", "embed_one_"))},
         "embed_seconds_per_text_batched": per_text,
         "peak_rss_mb": _peak_rss_mb(),
         "load_average_1m": os.getloadavg()[0],

@@ -146,16 +146,26 @@ class _RichProgress:
 @click.option("--tags-col", help="FAQ table: a tags/category column (tags split on ';').")
 @click.option("--sheet", help="XLSX: the sheet to read (default: the first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing a job table (PostgreSQL only); a second run resumes an unfinished one.")
 @_tenant_option
 @click.pass_context
-def ingest(ctx, paths, source, question_col, answer_col, tags_col, sheet, as_json) -> None:
+def ingest(ctx, paths, source, question_col, answer_col, tags_col, sheet, as_json, workers) -> None:
     """Ingest FAQ tables, documents and chat logs (files or folders)."""
     engine = _engine(ctx)
     options = LoadOptions(question_col, answer_col, tags_col, sheet)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=as_json) as progress:
-        report = engine.ingestor.ingest(list(paths), tenant=ctx.obj["tenant"], source=source,
-                                        options=options, progress=_RichProgress(progress))
+        if workers > 1:
+            from kefu.ingest.workers import ingest_parallel
+
+            task = progress.add_task(f"ingesting with {workers} workers", total=None)
+            report = ingest_parallel(engine.config, list(paths), tenant=ctx.obj["tenant"], workers=workers,
+                                     source=source, options=options,
+                                     progress=lambda done, total: progress.update(task, completed=done, total=total))
+        else:
+            report = engine.ingestor.ingest(list(paths), tenant=ctx.obj["tenant"], source=source,
+                                            options=options, progress=_RichProgress(progress))
     if as_json:
         out.print_json(json.dumps({"totals": report.totals(), "files": [vars(f) for f in report.files],
                                    "skipped_unsupported": report.skipped_unsupported},
@@ -342,13 +352,17 @@ def chat(ctx) -> None:
 
 from kefu.cli_analyze import register as register_analyze  # noqa: E402
 from kefu.cli_eval import register as register_eval  # noqa: E402
+from kefu.cli_kg import register as register_kg  # noqa: E402
 from kefu.cli_nlu import register as register_nlu  # noqa: E402
 from kefu.cli_serve import register as register_serve  # noqa: E402
+from kefu.cli_voice import register as register_voice  # noqa: E402
 
 register_nlu(main)
 register_serve(main)
 register_eval(main.commands["eval"])
 register_analyze(main)
+register_voice(main)
+register_kg(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

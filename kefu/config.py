@@ -96,6 +96,8 @@ SETTINGS: tuple[Setting, ...] = (
             minimum=1.0, maximum=7200.0),
     Setting("voice_max_upload_mb", 20.0, "Largest audio upload to /v1/voice/turn, in MB", minimum=0.01,
             maximum=1024.0),
+    Setting("voice_call_beam_size", 1, "Beam size for recognising callers on /v1/voice/call (1 = greedy: about "
+            "twice as fast, for a quick first answer)", minimum=1, maximum=10),
     Setting("voice_silence_ms", 600, "Silence that ends a caller's utterance on /v1/voice/call, in ms",
             minimum=100, maximum=5000),
     Setting("log_level", "WARNING", "Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),

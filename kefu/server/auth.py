@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from kefu.config import Secret
 from kefu.errors import InputError, KefuError
+from kefu.server.ratelimit import Counter, MemoryCounter
 from kefu.store.chats import KEY_KINDS, ApiKey, ChatStore
 
 ROOT_KEY = Secret("KEFU_ADMIN_KEY")
@@ -124,30 +123,23 @@ def resolve_session(chats: ChatStore, token: str) -> Principal:
 
 
 class RateLimiter:
-    """Fixed one-minute windows per name (an API key or a client address), in this process.
+    """Fixed one-minute windows per name (an API key or a client address).
 
-    Each server replica limits on its own; put a shared limiter at the load balancer when
-    running many.
+    Counted by ``counter``: in this process by default; ``kefu.server.ratelimit.counter_for`` gives
+    replicas on one PostgreSQL a shared counter, so they enforce one limit together.
     """
 
-    def __init__(self, max_names: int = 100_000) -> None:
-        self._windows: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_names = max_names
+    def __init__(self, counter: Counter | None = None, max_names: int = 100_000) -> None:
+        self.counter: Counter = counter if counter is not None else MemoryCounter(max_names)
 
     def hit(self, name: str, per_minute: int, what: str) -> None:
         if per_minute <= 0:
             return
         now = time.time()
-        minute = int(now // 60)
-        with self._lock:
-            window, count = self._windows.pop(name, (minute, 0))
-            if window != minute:
-                window, count = minute, 0
-            count += 1
-            self._windows[name] = (window, count)
-            while len(self._windows) > self.max_names:
-                self._windows.popitem(last=False)
+        count = self.counter.incr(name, int(now // 60))
         if count > per_minute:
             raise RateLimitError(f"too many requests for this {what}: the limit is {per_minute} a minute",
                                  retry_after=round(60 - now % 60, 1))
+
+    def close(self) -> None:
+        self.counter.close()

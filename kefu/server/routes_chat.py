@@ -103,7 +103,7 @@ async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request:
             seen = state
             yield {"event": "status", "data": json.dumps(public_conversation(conv, state[1]))}
         polls += 1
-        await svc.live.wait(conv_id)
+        await svc.live.wait(conv_id, tenant=tenant)
 
 
 @router.post("/conversations/{conversation_id}/handoff", summary="Ask for a human agent")

@@ -84,6 +84,12 @@ class ChatStore(Protocol):
     def list_conversations(self, tenant: str, statuses: tuple[str, ...] | None = None,
                            limit: int = 100) -> list[Conversation]: ...
 
+    def delete_conversation(self, tenant: str, conv_id: str) -> int:
+        """Delete a conversation with all its messages (an erasure request); returns the messages deleted.
+
+        ``NotFoundError`` when it does not exist (also for another tenant's id).
+        """
+
     def add_message(self, msg: Message) -> Message:
         """Stores ``msg`` and returns it with ``id`` (increasing within the store) and ``created_at``."""
 

@@ -198,14 +198,37 @@ class Pool:
             self.release(conn)
 
     @contextmanager
+    def _begun(self, begin: str, what: str) -> Iterator[Any]:
+        """A connection on which ``begin`` ran; broken idle connections are dropped and replaced (nothing
+        ran on them yet, so trying again is safe), up to one more time than the pool holds."""
+        for attempt in range(self._size + 1):
+            conn = self.acquire()
+            try:
+                conn.execute(begin)
+                break
+            except psycopg.OperationalError as exc:
+                lost = conn.broken or conn.closed
+                self.release(conn)
+                if not lost or attempt == self._size:
+                    raise StoreError(f"{what} failed on {redact_url(self.url)}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            except BaseException:
+                self.release(conn)
+                raise
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+    @contextmanager
     def transaction(self, *, write: bool, what: str = "query") -> Iterator[Any]:
         """A cursor in one transaction: READ COMMITTED to write, a REPEATABLE READ snapshot to read.
 
         Database errors become ``StoreError``; others (bad input found mid-way) propagate after the rollback.
+        An idle connection the server dropped (a database restart) is replaced before anything runs on it.
         """
-        with self.connection() as conn:
+        with self._begun("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", what) as conn:
             try:
-                conn.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 with conn.cursor() as cur:
                     yield cur
                 conn.execute("COMMIT")

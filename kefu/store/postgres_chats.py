@@ -20,6 +20,7 @@ from typing import Any
 
 from kefu.errors import InputError, NotFoundError, StoreError
 from kefu.store.chats import ROLES, STATUSES, Agent, ApiKey, Conversation, Message
+from kefu.store.pg_notify import NOTIFY_SQL
 from kefu.store.postgres import ADVISORY_LOCK, Pool, _lock_key, migrate_schema, normalize_url
 from kefu.store.sqlite_chats import _conv_row, _conversation, _message, now_iso
 
@@ -109,11 +110,13 @@ class PostgresChatStore:
             raise
 
     def _run(self, sql: str, args: tuple | list = (), *, what: str = "chat store",
-             duplicate: str | None = None, lock: str | None = None) -> tuple[list[tuple], int]:
+             duplicate: str | None = None, lock: str | None = None,
+             notify: tuple[str, str] | None = None) -> tuple[list[tuple], int]:
         """Rows (if any) and the row count of one statement in its own transaction.
 
         ``duplicate``: the ``InputError`` message for a unique violation. ``lock``: an advisory lock key
-        held to commit.
+        held to commit. ``notify``: (tenant, conversation id) announced to other replicas at commit
+        (``kefu.store.pg_notify``).
         """
         try:
             with self._pool.transaction(write=True, what=what) as cur:
@@ -121,7 +124,10 @@ class PostgresChatStore:
                     cur.execute(ADVISORY_LOCK, (lock,))
                 cur.execute(sql, args)
                 rows = cur.fetchall() if cur.description else []
-                return rows, cur.rowcount
+                count = cur.rowcount
+                if notify is not None and count:
+                    cur.execute(NOTIFY_SQL, notify)
+                return rows, count
         except StoreError as exc:
             if duplicate and isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
                 raise InputError(duplicate) from None
@@ -137,7 +143,7 @@ class PostgresChatStore:
             raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
         conv.created_at = conv.updated_at = now_iso()
         self._run(f"INSERT INTO conversations ({_CONV_COLS}) VALUES ({', '.join(['%s'] * 13)})", _conv_row(conv),
-                  what="create_conversation",
+                  what="create_conversation", notify=(conv.tenant, conv.id),
                   duplicate=f"conversation {conv.id!r} already exists in tenant {conv.tenant!r}")
         return conv
 
@@ -155,7 +161,8 @@ class PostgresChatStore:
         _, count = self._run(
             "UPDATE conversations SET status = %s, lang = %s, channel = %s, priority = %s, agent = %s, "
             "state = %s, summary = %s, csat = %s, updated_at = %s, queued_at = %s WHERE tenant = %s AND id = %s",
-            (*row[2:10], row[11], row[12], conv.tenant, conv.id), what="update_conversation")
+            (*row[2:10], row[11], row[12], conv.tenant, conv.id), what="update_conversation",
+            notify=(conv.tenant, conv.id))
         if count == 0:
             raise NotFoundError(f"conversation {conv.id!r} not found")
 
@@ -170,6 +177,16 @@ class PostgresChatStore:
         return [_conversation(r) for r in rows]
 
     # -- messages ---------------------------------------------------------------------------
+    def delete_conversation(self, tenant: str, conv_id: str) -> int:
+        with self._pool.transaction(write=True, what="delete_conversation") as cur:
+            cur.execute("DELETE FROM conversations WHERE tenant = %s AND id = %s", (tenant, conv_id))
+            gone = cur.rowcount
+            cur.execute("DELETE FROM messages WHERE tenant = %s AND conversation_id = %s", (tenant, conv_id))
+            n = cur.rowcount
+        if not gone:
+            raise NotFoundError(f"conversation {str(conv_id)[:64]!r} not found")
+        return n
+
     def add_message(self, msg: Message) -> Message:
         if msg.role not in ROLES:
             raise InputError(f"message role {msg.role!r} is not one of {', '.join(ROLES)}")
@@ -178,7 +195,8 @@ class PostgresChatStore:
             "INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at) "
             "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
             (msg.tenant, msg.conversation_id, msg.role, msg.text, json.dumps(msg.meta, ensure_ascii=False),
-             msg.created_at), what="add_message", lock=_lock_key("conversation", msg.tenant, msg.conversation_id))
+             msg.created_at), what="add_message", lock=_lock_key("conversation", msg.tenant, msg.conversation_id),
+            notify=(msg.tenant, msg.conversation_id))
         msg.id = rows[0][0]
         return msg
 

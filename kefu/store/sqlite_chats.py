@@ -146,6 +146,22 @@ class SQLiteChatStore:
         rows = self._all(sql + " ORDER BY updated_at DESC LIMIT ?", [*args, int(limit)])
         return [_conversation(r) for r in rows]
 
+    def delete_conversation(self, tenant: str, conv_id: str) -> int:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                gone = self._db.execute("DELETE FROM conversations WHERE tenant = ? AND id = ?",
+                                        (tenant, conv_id)).rowcount
+                n = self._db.execute("DELETE FROM messages WHERE tenant = ? AND conversation_id = ?",
+                                     (tenant, conv_id)).rowcount
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: could not delete conversation {conv_id!r}: {exc}") from exc
+        if not gone:
+            raise NotFoundError(f"conversation {str(conv_id)[:64]!r} not found")
+        return n
+
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, msg: Message) -> Message:
         if msg.role not in ROLES:

@@ -74,6 +74,22 @@ class ChatStoreConformance:
         with pytest.raises(NotFoundError):
             chats.get_message("other", ids[0])
 
+    def test_delete_conversation_removes_its_messages_only(self, chats):
+        chats.create_conversation(conv())
+        chats.create_conversation(conv("c2"))
+        chats.create_conversation(conv(tenant="other"))
+        for cid, tenant in (("c1", "acme"), ("c1", "acme"), ("c2", "acme"), ("c1", "other")):
+            chats.add_message(Message(tenant, cid, "customer", "hi"))
+        with pytest.raises(NotFoundError):
+            chats.delete_conversation("other", "c2")
+        assert chats.delete_conversation("acme", "c1") == 2
+        with pytest.raises(NotFoundError):
+            chats.get_conversation("acme", "c1")
+        assert chats.list_messages("acme", "c1") == []
+        assert len(chats.list_messages("acme", "c2")) == 1 and len(chats.list_messages("other", "c1")) == 1
+        with pytest.raises(NotFoundError):
+            chats.delete_conversation("acme", "c1")
+
     def test_feedback(self, chats):
         chats.create_conversation(conv())
         mid = chats.add_message(Message("acme", "c1", "bot", "answer")).id

@@ -1040,6 +1040,111 @@
     }, 300);
   }
 
+  // -- voice: a microphone button (shown when GET /v1/voice says voice is available) --------------
+  // Click to record (MediaRecorder), click again to send: POST /v1/voice/turn answers with the
+  // transcript, the messages and the answer as base64 WAV, which is played back.
+  var voice = { available: false, recorder: null, chunks: [], audio: null, last: null, state: "idle" };
+  var VOICE_TEXT = { en: { mic: "Speak", stop: "Stop and send", noMic: "The microphone is not available" },
+                     zh: { mic: "语音输入", stop: "停止并发送", noMic: "无法使用麦克风" } };
+  (function () {
+    var css = document.createElement("style");
+    css.textContent = ".kefu-mic{width:40px;height:40px;border-radius:12px;border:1px solid var(--kefu-line);" +
+      "background:#fff;color:var(--kefu-c);display:flex;align-items:center;justify-content:center;cursor:pointer;flex:none}" +
+      ".kefu-mic[data-state=recording]{background:#dc2626;color:#fff;border-color:#dc2626}" +
+      ".kefu-mic[data-state=sending]{opacity:.6;cursor:progress}.kefu-mic[hidden]{display:none}";
+    root.appendChild(css);
+  })();
+  el.mic = document.createElement("button");
+  el.mic.type = "button";
+  el.mic.className = "kefu-mic";
+  el.mic.setAttribute("data-kefu", "mic");
+  el.mic.hidden = true;
+  el.mic.innerHTML = '<svg viewBox="0 0 24 24" width="19" height="19" fill="currentColor" aria-hidden="true" ' +
+    'focusable="false"><path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 ' +
+    '0 0 6 6.9V21h2v-3.1A7 7 0 0 0 19 11z"/></svg>';
+  el.form.insertBefore(el.mic, el.send);
+  function vt(name) { return (VOICE_TEXT[lang] || VOICE_TEXT.en)[name]; }
+  function setVoiceState(s) {
+    voice.state = s;
+    el.mic.setAttribute("data-state", s);
+    el.mic.setAttribute("aria-label", s === "recording" ? vt("stop") : vt("mic"));
+    el.mic.title = el.mic.getAttribute("aria-label");
+  }
+  setVoiceState("idle");
+  function checkVoice() {
+    if (!KEY || !window.MediaRecorder || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    json("GET", "/v1/voice").then(function (data) {
+      voice.available = !!(data && data.available);
+      el.mic.hidden = !voice.available;
+    }, function () { el.mic.hidden = true; });
+  }
+  function voiceTurn(blob) {
+    setVoiceState("sending");
+    return ensureConversation().then(function (cid) {
+      var q = "?conversation_id=" + encodeURIComponent(cid) + (LANG_EXPLICIT ? "&lang=" + lang : "");
+      return fetch(SERVER + "/v1/voice/turn" + q, { method: "POST", body: blob, credentials: "omit", cache: "no-store",
+        headers: { "X-Kefu-Key": KEY, "Content-Type": blob.type || "application/octet-stream" } });
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) throw new ApiError(resp.status, (data.error || {}).code, (data.error || {}).message || resp.statusText, 0);
+        return data;
+      });
+    }).then(function (data) {
+      voice.last = data;
+      setConv(data.conversation);
+      addMessage(data.message);
+      (data.replies || []).forEach(function (m) { addMessage(m); });
+      cacheSoon();
+      if (data.audio && data.audio.base64) {
+        voice.audio = new Audio("data:audio/wav;base64," + data.audio.base64);
+        voice.audio.setAttribute("data-kefu", "voice-audio");
+        setVoiceState("playing");
+        voice.audio.addEventListener("ended", function () { setVoiceState("idle"); });
+        var played = voice.audio.play();
+        if (played && played.catch) played.catch(function () { setVoiceState("idle"); });
+      } else {
+        setVoiceState("idle");
+      }
+      return data;
+    }, function (e) {
+      setVoiceState("idle");
+      voice.last = { error: { code: e.code, message: e.message } };
+      voiceError(e.message || vt("noMic"));
+      throw e;
+    });
+  }
+  function voiceError(text) {
+    var box = document.createElement("div");
+    box.className = "kefu-meta kefu-err";
+    box.setAttribute("data-kefu", "voice-error");
+    box.setAttribute("role", "alert");
+    box.textContent = text;
+    el.log.appendChild(box);
+    scrollDown(true);
+  }
+  function startRecording() {
+    if (voice.audio) { try { voice.audio.pause(); } catch (e) { /* nothing playing */ } }
+    navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+      var rec = new MediaRecorder(stream);
+      voice.chunks = [];
+      rec.ondataavailable = function (e) { if (e.data && e.data.size) voice.chunks.push(e.data); };
+      rec.onstop = function () {
+        stream.getTracks().forEach(function (tr) { tr.stop(); });
+        var blob = new Blob(voice.chunks, { type: rec.mimeType || "audio/webm" });
+        voice.recorder = null;
+        voiceTurn(blob).catch(function () { /* shown in the log */ });
+      };
+      voice.recorder = rec;
+      rec.start();
+      setVoiceState("recording");
+    }, function () { setVoiceState("idle"); voiceError(vt("noMic")); });
+  }
+  el.mic.addEventListener("click", function () {
+    if (voice.state === "recording" && voice.recorder) voice.recorder.stop();
+    else if (voice.state === "idle" || voice.state === "playing") startRecording();
+  });
+  checkVoice();
+
   // -- public API ----------------------------------------------------------------------------------
   window.KefuWidget = {
     loaded: true,
@@ -1049,7 +1154,9 @@
     setLang: function (l) { if (l === "zh" || l === "en") { lang = l; applyStrings(); } },
     send: function (text) { openPanel(); send(text); },
     reset: reset,
-    conversationId: function () { return state.cid; }
+    conversationId: function () { return state.cid; },
+    voiceTurn: function (blob) { openPanel(); return voiceTurn(blob); },
+    voice: function () { return { available: voice.available, state: voice.state, last: voice.last }; }
   };
 
   applyStrings();
