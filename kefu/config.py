@@ -36,6 +36,8 @@ SETTINGS: tuple[Setting, ...] = (
             maximum=64),
     Setting("embed_workers", 2, "Batches (ingest) are embedded by this many calls side by side, each "
             "on embed_threads threads; set it to the cores ingest may use", minimum=1, maximum=64),
+    Setting("kg_expand_queries", True, "Add the knowledge graph's other names for the entities a question names "
+            "(and a few neighbours) to its keyword search"),
     Setting("max_file_mb", 50.0, "Largest file ingest accepts, in MB", minimum=0.001),
     Setting("chunk_chars", 600, "Target chunk size in characters", minimum=100, maximum=20000),
     Setting("dedup_threshold", 0.85, "Jaccard similarity above which chunks are near-duplicates",

@@ -67,7 +67,8 @@ class Engine:
     def retriever(self) -> Retriever:
         c = self.config
         return Retriever(self.store, self.embedder, keyword_weight=c.keyword_weight,
-                         vector_weight=c.vector_weight, rrf_k=c.rrf_k)
+                         vector_weight=c.vector_weight, rrf_k=c.rrf_k,
+                         expand=self.graph_qa.expansion if c.kg_expand_queries else None)
 
     @cached_property
     def graph(self):

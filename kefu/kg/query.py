@@ -16,8 +16,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from kefu.errors import NotFoundError
 from kefu.kg import relations as rel
-from kefu.kg.base import Entity, GraphStore, Triple
+from kefu.kg.base import Entity, GraphStore, Triple, norm_alias
 from kefu.nlp.text import EN_STOPWORDS, ZH_STOPWORDS, detect_language, normalize, tokenize
 
 EXACT, CONCEPT_TERM, WORD = 0.97, 0.93, 0.85
@@ -105,6 +106,29 @@ class GraphQA:
             if all(link.end <= c.start or link.start >= c.end for c in chosen):
                 chosen.append(link)
         return chosen
+
+    def expansion(self, tenant: str, question: str, max_entities: int = 2, max_neighbours: int = 4) -> list[str]:
+        """Words to add to a keyword search for ``question``: the other names of the entities it names
+        (an English question about "X1 Pro" also finds "诺瓦X1 Pro降噪耳机") and a few neighbours' names.
+
+        Empty when the question names no entity; never more than a few dozen words.
+        """
+        question = normalize(question or "")[: self.max_question_chars]
+        if not question or self.graph.version(tenant) == 0:
+            return []
+        words: list[str] = []
+        for link in self.link(tenant, question)[:max_entities]:
+            for eid in dict.fromkeys(link.entity_ids[:2]):
+                try:
+                    entity = self.graph.get_entity(tenant, eid)
+                except NotFoundError:  # removed since the alias index was read
+                    continue
+                words += [entity.name, *entity.aliases[:6]]
+                edges = self.graph.neighbours(tenant, eid, limit=max_neighbours * 4).edges
+                linked = [e for e in edges if e.object_id and e.subject == eid][:max_neighbours]
+                words += [e.object_name or e.object for e in linked]
+        mentioned = _norm_question(question)
+        return [w for w in dict.fromkeys(words) if w and norm_alias(w) not in mentioned][:24]
 
     def ask(self, tenant: str, question: str) -> GraphAnswer | None:
         """The best-supported graph answer to ``question``, or ``None`` when nothing matches well enough."""

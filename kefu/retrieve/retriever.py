@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -30,8 +31,12 @@ class Retriever:
     """Searches one store for one tenant at a time."""
 
     def __init__(self, store: Store, embedder: Embedder, *, keyword_weight: float = 1.0,
-                 vector_weight: float = 2.0, rrf_k: int = 5, depth: int = 50) -> None:
+                 vector_weight: float = 2.0, rrf_k: int = 5, depth: int = 50,
+                 expand: Callable[[str, str], list[str]] | None = None) -> None:
         self.store = store
+        # (tenant, query) -> extra keyword-search words, e.g. the knowledge graph's other names for the
+        # entities the query names (GraphQA.expansion). The embedding reads the query as written.
+        self.expand = expand
         self.embedder = embedder
         self.weights = {"keyword": keyword_weight, "vector": vector_weight}
         self.rrf_k = rrf_k
@@ -45,6 +50,14 @@ class Retriever:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kefu-keyword")
         return self._pool.submit(fn, *args)
+
+    def _keywords(self, tenant: str, query: str) -> list[str]:
+        tokens = tokenize(query)
+        if self.expand is not None:
+            extra = self.expand(tenant, query)
+            if extra:
+                tokens += tokenize(" ".join(extra))
+        return tokens
 
     def close(self) -> None:
         """Stop the helper threads (searches after this still work, on new ones)."""
@@ -63,11 +76,13 @@ class Retriever:
         vector = None
         keyword: Future | None = None
         if mode == "keyword":
-            rankings["keyword"] = self.store.keyword_search(tenant, tokenize(query), self.depth, filters)
+            rankings["keyword"] = self.store.keyword_search(tenant, self._keywords(tenant, query), self.depth,
+                                                            filters)
         elif mode == "hybrid" and self.weights["keyword"] > 0:
             # The keyword index (SQLite/PostgreSQL) and the embedder both release the GIL:
             # searching while the query is embedded takes the shorter of the two off each turn.
-            keyword = self._background(self.store.keyword_search, tenant, tokenize(query), self.depth, filters)
+            keyword = self._background(lambda: self.store.keyword_search(
+                tenant, self._keywords(tenant, query), self.depth, filters))
         if mode in ("hybrid", "vector"):
             # Question-to-question similarity (FAQ, mined Q&A) runs higher than question-to-passage,
             # so each group is ranked on its own and both rankings enter the fusion.

@@ -118,3 +118,22 @@ def test_dialog_prefers_the_better_supported_answer(kb):
 
 def test_other_tenants_get_no_graph_answer(kb):
     assert kb[0].graph_qa.ask("other", "X1 Pro 保修多久?") is None
+
+
+def test_graph_expands_keyword_search_with_the_entitys_other_names(kb, tmp_path):
+    """An English question names "Watch S2"; only a Chinese passage says "诺瓦Watch S2智能手表" … with expansion
+    the keyword search finds it (the entity's Chinese name), without it the question's words do not."""
+    from kefu.retrieve.retriever import Retriever
+
+    engine, _ = kb
+    words = engine.graph_qa.expansion("acme", "Is the Watch S2 waterproof?")
+    assert any("诺瓦" in w for w in words) and "watch s2" not in [w.lower() for w in words]
+    assert engine.graph_qa.expansion("acme", "How do refunds work?") == []
+    assert engine.graph_qa.expansion("other-tenant", "Is the Watch S2 waterproof?") == []
+    plain = Retriever(engine.store, engine.embedder)
+    expanded = Retriever(engine.store, engine.embedder, expand=engine.graph_qa.expansion)
+    question = "Watch S2 保修"
+    before = {h.chunk.id for h in plain.search("acme", question, 50, mode="keyword").hits}
+    after = {h.chunk.id for h in expanded.search("acme", question, 50, mode="keyword").hits}
+    assert before < after  # the same hits and more: rows and passages naming the product in Chinese
+    assert engine.retriever.expand is not None  # on by default (setting kg_expand_queries)
