@@ -37,15 +37,23 @@ def kg() -> None:
 @click.option("--no-ner", is_flag=True, help="Skip LAC/spaCy named-entity recognition (patterns and aliases only).")
 @click.option("--customers", is_flag=True, help="Also add every customer (conversations, orders, products) "
               "from the chat store.")
+@click.option("--llm/--no-llm", default=None,
+              help="Also extract facts through the configured generator (default: when the setting generator names "
+                   "one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_tenant_option
 @click.pass_context
-def build(ctx, full, no_ner, customers, as_json) -> None:
+def build(ctx, full, no_ner, customers, llm, as_json) -> None:
     """Build the graph from the ingested knowledge base (incremental: unchanged documents are skipped)."""
+    from kefu.dialog.compose import build_chain, should_redact
     from kefu.kg.build import GraphBuilder
 
     engine, tenant = ctx.obj["engine"], ctx.obj["tenant"]
-    builder = GraphBuilder(engine.store, engine.graph, ner=not no_ner)
+    chain = build_chain(engine.config) if llm is not False else []
+    if llm and not chain:
+        raise click.UsageError("--llm needs a generator: set `generator` (e.g. openai) and its llm_* settings")
+    builder = GraphBuilder(engine.store, engine.graph, ner=not no_ner, generator=chain[0] if chain else None,
+                           redact=should_redact(engine.config))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("documents", total=None)
@@ -68,6 +76,10 @@ def build(ctx, full, no_ner, customers, as_json) -> None:
     table.add_row(*(str(x) for x in (report.documents, report.built, report.unchanged, report.removed,
                                       report.triples, counts["entities"], counts["triples"])))
     out.print(table)
+    if report.llm_chunks:
+        out.print(f"generator {builder.llm.generator.name}: {report.llm_chunks} chunks read, "
+                  f"{report.llm_triples} facts kept, {report.llm_dropped} not supported by the text dropped, "
+                  f"{report.llm_failed_chunks} chunks failed")
     if customer_count is not None:
         out.print(f"{customer_count} customer(s) in the graph")
 

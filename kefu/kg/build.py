@@ -32,6 +32,10 @@ class BuildReport:
     removed: int = 0
     triples: int = 0
     failed: list[str] = field(default_factory=list)
+    llm_chunks: int = 0  # chunks read by the generator (when one is configured)
+    llm_failed_chunks: int = 0
+    llm_triples: int = 0
+    llm_dropped: int = 0  # facts the generator stated that the text does not support
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -43,10 +47,17 @@ Progress = Callable[[int, int, str], None]
 class GraphBuilder:
     """Builds graph sources from a knowledge store into a graph store."""
 
-    def __init__(self, store: Store, graph: GraphStore, *, ner: bool = True) -> None:
+    def __init__(self, store: Store, graph: GraphStore, *, ner: bool = True, generator=None,
+                 redact: bool = True) -> None:
+        """``generator`` (a :class:`kefu.llm.base.Generator`): also extract facts from documents through it."""
         self.store = store
         self.graph = graph
         self.documents = DocumentExtractor(ner=ner)
+        self.llm = None
+        if generator is not None:
+            from kefu.kg.llm_extract import GeneratorExtractor
+
+            self.llm = GeneratorExtractor(generator, redact=redact)
 
     def build(self, tenant: str, *, full: bool = False, progress: Progress | None = None) -> BuildReport:
         """Bring the tenant's ``doc:`` sources in line with its documents; ``full`` rebuilds every one."""
@@ -64,7 +75,8 @@ class GraphBuilder:
                 report.removed += 1
         for n, doc in enumerate(docs, 1):
             source = DOC_PREFIX + doc.uri
-            digest = hashlib.sha256(f"{EXTRACTOR_VERSION}|{doc.content_hash}".encode()).hexdigest()
+            extractor = EXTRACTOR_VERSION + (f"+{self.llm.generator.name}" if self.llm else "")
+            digest = hashlib.sha256(f"{extractor}|{doc.content_hash}".encode()).hexdigest()
             if progress:
                 progress(n - 1, len(docs), doc.uri)
             if not full and self.graph.source_hash(tenant, source) == digest:
@@ -77,6 +89,13 @@ class GraphBuilder:
             others = [c for c in chunks if c.kind != "row"]
             if others:
                 triples += self.documents.triples(resolver, doc.title, others, source, resolver.known)
+                if self.llm is not None:
+                    found = self.llm.triples(resolver, others, source)
+                    triples += found.triples
+                    report.llm_chunks += found.chunks
+                    report.llm_failed_chunks += found.failed_chunks
+                    report.llm_triples += len(found.triples)
+                    report.llm_dropped += found.dropped
             report.triples += self.graph.replace_source(tenant, source, digest, resolver.entities(), triples)
             report.built += 1
         if progress:
