@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kefu import __version__
+from kefu.cli_options import check_tenant, tenant_option
 from kefu.config import SETTINGS, Config, default_home
 from kefu.engine import Engine
 from kefu.errors import KefuError
@@ -59,35 +59,11 @@ def main(ctx: click.Context, home: Path | None, tenant: str | None, sets: tuple[
     setup_logging(config.log_level, config.log_format)
     engine = Engine(config)
     ctx.call_on_close(engine.close)
-    ctx.obj = {"engine": engine, "tenant": _check_tenant(config.tenant if tenant is None else tenant)}
-
-
-TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
-
-
-def _check_tenant(tenant: str) -> str:
-    from kefu.errors import InputError
-
-    tenant = tenant.strip()
-    if not TENANT_ID.fullmatch(tenant):
-        raise InputError(f"tenant id {tenant[:80]!r} is invalid: use 1-64 ASCII letters, digits, '-', "
-                         f"'_' or '.', starting with a letter or digit")
-    return tenant
+    ctx.obj = {"engine": engine, "tenant": check_tenant(config.tenant if tenant is None else tenant)}
 
 
 def _engine(ctx: click.Context) -> Engine:
     return ctx.obj["engine"]
-
-
-def _tenant_option(fn):
-    """``--tenant`` after the command name too (``kefu ingest PATH --tenant acme``)."""
-
-    def use(ctx: click.Context, _param, value: str | None) -> None:
-        if value is not None:
-            ctx.obj["tenant"] = _check_tenant(value)
-
-    return click.option("--tenant", "-t", "_tenant", default=None, expose_value=False,
-                        callback=use, help="Tenant id (overrides the global --tenant).")(fn)
 
 
 @main.command()
@@ -148,7 +124,7 @@ class _RichProgress:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes sharing a job table (PostgreSQL only); a second run resumes an unfinished one.")
-@_tenant_option
+@tenant_option
 @click.pass_context
 def ingest(ctx, paths, source, question_col, answer_col, tags_col, sheet, as_json, workers) -> None:
     """Ingest FAQ tables, documents and chat logs (files or folders)."""
@@ -198,7 +174,7 @@ def _print_report(report) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
-@_tenant_option
+@tenant_option
 @click.pass_context
 def sources(ctx, as_json) -> None:
     """List ingested sources with document and chunk counts."""
@@ -214,7 +190,7 @@ def sources(ctx, as_json) -> None:
 
 @main.command()
 @click.argument("source")
-@_tenant_option
+@tenant_option
 @click.pass_context
 def remove(ctx, source) -> None:
     """Delete a source and everything ingested from it."""
@@ -251,7 +227,7 @@ def _with_filters(fn):
 @click.option("-k", "--top", "k", default=5, show_default=True, type=click.IntRange(1, 100))
 @_with_filters
 @click.option("--json", "as_json", is_flag=True)
-@_tenant_option
+@tenant_option
 @click.pass_context
 def search(ctx, query, mode, k, source, tag, lang, as_json) -> None:
     """Show the passages retrieval finds for QUERY."""
@@ -280,7 +256,7 @@ def search(ctx, query, mode, k, source, tag, lang, as_json) -> None:
               help="Answer one question per line of this file (- for stdin), as JSON lines.")
 @_with_filters
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one JSON object.")
-@_tenant_option
+@tenant_option
 @click.pass_context
 def ask(ctx, question, batch, source, tag, lang, as_json) -> None:
     """Answer QUESTION from the knowledge base, with citations and confidence."""
@@ -318,7 +294,7 @@ def _print_answer(answer) -> None:
 
 
 @main.command()
-@_tenant_option
+@tenant_option
 @click.pass_context
 def chat(ctx) -> None:
     """Talk to the bot in the terminal (type /quit or press Ctrl-D to leave)."""

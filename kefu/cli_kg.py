@@ -10,21 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kefu.cli_options import tenant_option
 from kefu.errors import InputError
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _tenant_option(fn):
-    def use(ctx: click.Context, _param, value: str | None) -> None:
-        if value is not None:
-            from kefu.cli import _check_tenant
-
-            ctx.obj["tenant"] = _check_tenant(value)
-
-    return click.option("--tenant", "-t", "_tenant", default=None, expose_value=False, callback=use,
-                        help="Tenant id (overrides the global --tenant).")(fn)
 
 
 @click.group("kg")
@@ -41,7 +31,7 @@ def kg() -> None:
               help="Also extract facts through the configured generator (default: when the setting generator names "
                    "one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_tenant_option
+@tenant_option
 @click.pass_context
 def build(ctx, full, no_ner, customers, llm, as_json) -> None:
     """Build the graph from the ingested knowledge base (incremental: unchanged documents are skipped)."""
@@ -89,7 +79,7 @@ def build(ctx, full, no_ner, customers, llm, as_json) -> None:
 @click.option("--source", help="Graph source name (default: import:FILENAME).")
 @click.option("--type", "entity_type", default="thing", show_default=True, help="Type of the subjects' entities.")
 @click.option("--json", "as_json", is_flag=True)
-@_tenant_option
+@tenant_option
 @click.pass_context
 def import_(ctx, path, source, entity_type, as_json) -> None:
     """Import a triple file: KdConv-style JSON (kb_travel.json), JSONL or CSV (subject, relation, object)."""
@@ -112,7 +102,7 @@ def import_(ctx, path, source, entity_type, as_json) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "graphml", "csv"]), default="json", show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here (default: stdout).")
-@_tenant_option
+@tenant_option
 @click.pass_context
 def export(ctx, fmt, out_path) -> None:
     """Export the tenant's graph as JSON, GraphML or CSV triples."""
@@ -130,7 +120,7 @@ def export(ctx, fmt, out_path) -> None:
 @kg.command("ask")
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True)
-@_tenant_option
+@tenant_option
 @click.pass_context
 def ask(ctx, question, as_json) -> None:
     """Answer QUESTION from the graph alone, citing the triple it rests on."""
@@ -157,7 +147,7 @@ def ask(ctx, question, as_json) -> None:
 @kg.command("search")
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
-@_tenant_option
+@tenant_option
 @click.pass_context
 def search(ctx, query, limit) -> None:
     """Entities whose name or alias contains QUERY, with their edge counts."""
@@ -170,7 +160,7 @@ def search(ctx, query, limit) -> None:
 
 
 @kg.command("sources")
-@_tenant_option
+@tenant_option
 @click.pass_context
 def sources(ctx) -> None:
     """Graph sources (documents, imported files, customers) with their triple counts."""

@@ -14,30 +14,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kefu.cli_options import tenant_option
 from kefu.errors import InputError
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _tenant_option(fn):
-    """``--tenant`` after the command name (``kefu train intent DATA --tenant acme``)."""
-
-    def use(ctx: click.Context, _param, value: str | None) -> None:
-        if value is not None:
-            from kefu.cli import _check_tenant
-
-            ctx.obj["tenant"] = _check_tenant(value)
-
-    return click.option(
-        "--tenant",
-        "-t",
-        "_tenant",
-        default=None,
-        expose_value=False,
-        callback=use,
-        help="Tenant id (overrides the global --tenant).",
-    )(fn)
 
 
 def _group(main: click.Group, name: str, help_text: str) -> click.Group:
@@ -102,7 +83,7 @@ def train_intent_cmd():
         help="Save under this folder instead of $KEFU_HOME/models/<tenant>/intent.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
-    @_tenant_option
+    @tenant_option
     @click.pass_context
     def train_intent(ctx, data, text_col, label_col, oos_label, val_path, kind, out_dir, as_json) -> None:
         """Train the tenant's intent model from labelled messages (CSV/TSV/JSONL/JSON, chat logs)."""
@@ -148,7 +129,7 @@ def eval_intent_cmd():
         help="Model folder (default: the tenant's current model).",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
-    @_tenant_option
+    @tenant_option
     @click.pass_context
     def eval_intent(ctx, test, text_col, label_col, oos_label, model_path, as_json) -> None:
         """Accuracy, macro-F1, per-intent precision/recall and the most confused pairs on TEST."""
@@ -218,7 +199,7 @@ def nlu_cmd():
     )
     @click.option("--no-ner", is_flag=True, help="Skip LAC/spaCy person/organisation/location entities.")
     @click.option("--json", "as_json", is_flag=True, help="JSON: one object (per line with --batch).")
-    @_tenant_option
+    @tenant_option
     @click.pass_context
     def nlu(ctx, text, batch, catalogue, model_path, no_ner, as_json) -> None:
         """Show every NLU signal for TEXT: intent, confidence, sentiment, emotion, entities."""
