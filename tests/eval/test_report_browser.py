@@ -11,11 +11,10 @@ import pytest
 
 from kefu.eval.report import render_html
 from tests.eval.test_report import replay_result, retrieval_result
+from tests.server.live_server import chromium
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path("/tmp/shots")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
@@ -25,11 +24,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    pytest.importorskip("playwright.sync_api", reason="needs the playwright package (dev extra)")
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _open(browser, tmp_path: Path, html: str):

@@ -22,7 +22,7 @@ from kefu.kg.build import GraphBuilder  # noqa: E402
 from kefu.server.app import create_app  # noqa: E402
 from kefu.server.auth import hash_password, new_key  # noqa: E402
 from kefu.store.chats import Agent  # noqa: E402
-from tests.server.live_server import free_port, serving  # noqa: E402
+from tests.server.live_server import chromium, free_port, serving  # noqa: E402
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "examples" / "demo-kb" / "catalogue" / "products.csv"
 PASSWORD = "correct horse battery"
@@ -48,12 +48,8 @@ def site(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _sign_in(page) -> None:

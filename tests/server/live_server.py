@@ -1,4 +1,4 @@
-"""A real kefu server on a loopback port, for the browser tests."""
+"""A real kefu server on a loopback port and Debian's chromium, for the browser tests."""
 from __future__ import annotations
 
 import socket
@@ -13,6 +13,23 @@ import uvicorn
 from kefu.config import Config
 from kefu.engine import Engine
 from tests import helpers
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@contextmanager
+def chromium(*extra_args: str):
+    """Headless Debian chromium driven by Playwright (never Playwright's own download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ from kefu.engine import Engine  # noqa: E402
 from kefu.server.app import create_app  # noqa: E402
 from kefu.server.auth import hash_password, new_key  # noqa: E402
 from kefu.store.chats import Agent  # noqa: E402
-from tests.server.live_server import demo_engine, free_port, serving  # noqa: E402
+from tests.server.live_server import chromium, demo_engine, free_port, serving  # noqa: E402
 
 AGENT_USER, AGENT_PASSWORD = "alice", "correct horse battery"
 SHOTS = os.environ.get("KEFU_SCREENSHOTS", "")
@@ -62,12 +62,8 @@ def live(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _shot(page, name: str) -> None:

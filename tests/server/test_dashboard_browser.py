@@ -32,7 +32,7 @@ from kefu.engine import Engine  # noqa: E402
 from kefu.server.app import create_app  # noqa: E402
 from kefu.server.auth import hash_password, new_key  # noqa: E402
 from kefu.store.chats import Agent  # noqa: E402
-from tests.server.live_server import demo_engine, free_port, serving  # noqa: E402
+from tests.server.live_server import chromium, demo_engine, free_port, serving  # noqa: E402
 
 AGENT, AGENT_PW = "alice", "correct horse battery"
 SUPERVISOR, SUPERVISOR_PW = "sam", "supervisor staple 42"
@@ -132,12 +132,8 @@ def traffic(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _shot(page, name: str) -> None:

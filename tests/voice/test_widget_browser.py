@@ -10,7 +10,7 @@ import pytest
 from kefu.config import Config
 from kefu.server.app import create_app
 from kefu.server.auth import new_key
-from tests.server.live_server import demo_engine, free_port, serving
+from tests.server.live_server import chromium, demo_engine, free_port, serving
 from tests.voice.conftest import needs_voice, wav_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.voice, pytest.mark.slow, needs_voice]
@@ -46,13 +46,9 @@ def browser(tmp_path_factory, say):
     fake = tmp_path_factory.mktemp("mic") / "question.wav"
     pad = np.zeros(int(0.3 * 48000), np.float32)
     fake.write_bytes(wav_bytes(np.concatenate([pad, question, np.zeros(6 * 48000, np.float32)]), 48000))
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-audio-capture={fake}", "--autoplay-policy=no-user-gesture-required"])
+    with chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  f"--use-file-for-fake-audio-capture={fake}", "--autoplay-policy=no-user-gesture-required") as b:
         yield b
-        b.close()
 
 
 def test_microphone_round_trip(live, browser):
