@@ -113,3 +113,27 @@ def test_retrieval_report_renders_in_chromium(browser, tmp_path):
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_review_report_renders_in_chromium(browser, tmp_path):
+    """`kefu analyze reviews --out` writes report.html: its four charts draw offline (no request leaves)."""
+    from kefu.analytics.report import render_reviews_html
+    from kefu.analytics.reviews import analyze_reviews
+
+    rows = ["text,date,product"]
+    good = ["质量很好，物流也快", "价格实惠，包装精美", "Great quality and fast delivery", "服务态度好，推荐购买"]
+    bad = ["物流太慢了，包装破损", "质量很差，客服不理人", "Too expensive and the size is wrong", "味道不新鲜，差评"]
+    for i in range(60):
+        text = (good if i % 3 else bad)[i % 4]
+        rows.append(f"{text} {i},2026-{1 + i % 6:02d}-{1 + i % 27:02d},{'耳机' if i % 2 else '手表'}")
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    summary = analyze_reviews(path, time_col="date", product_col="product", topics=3)
+    page, errors, requests = _open(browser, tmp_path, render_reviews_html(summary))
+    try:
+        for chart_id in ("chart-aspects", "chart-topics", "chart-trend", "chart-products"):
+            _check_chart(page, chart_id)
+        assert not errors, errors
+        assert all(url.startswith("file://") for url in requests), requests
+    finally:
+        page.close()
