@@ -44,12 +44,12 @@ class Retriever:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
-    def _background(self, fn, *args) -> Future:
+    def _background(self, fn) -> Future:
         """Run ``fn`` on the retriever's helper thread (created on first use)."""
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kefu-keyword")
-        return self._pool.submit(fn, *args)
+        return self._pool.submit(fn)
 
     def _keywords(self, tenant: str, query: str) -> list[str]:
         tokens = tokenize(query)

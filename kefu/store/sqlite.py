@@ -128,7 +128,6 @@ class SQLiteStore:
                 if isinstance(exc, sqlite3.DatabaseError):
                     raise StoreError(f"could not store {doc.uri}: {exc}") from exc
                 raise
-            self._vectors.pop(doc.tenant, None)
             self._writes += 1
             doc.id = doc_id
             return doc_id
@@ -184,7 +183,6 @@ class SQLiteStore:
             except sqlite3.DatabaseError as exc:
                 self._db.execute("ROLLBACK")
                 raise StoreError(f"could not delete source {source!r}: {exc}") from exc
-            self._vectors.pop(tenant, None)
             self._writes += 1
             return len(ids)
 
@@ -241,6 +239,11 @@ class SQLiteStore:
             raise StoreError(f"keyword search failed: {exc}") from exc
         return self._hits(tenant, [(r[0], -r[1]) for r in rows])
 
+    def _version(self) -> tuple[int, int]:
+        """Changes whenever any connection (``data_version``) or this one (``_writes``) changed the data:
+        the key of the cached vector matrices and term frequencies."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0], self._writes
+
     def _selective_terms(self, terms: list[str]) -> list[str]:
         """``terms`` without those so common that scoring their postings costs more than they tell.
 
@@ -256,9 +259,9 @@ class SQLiteStore:
         return kept or sorted(terms, key=lambda t: df.get(t, 0))[:1]
 
     def _document_frequencies(self, terms: list[str]) -> tuple[int, dict[str, int]]:
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        if self._df_cache.get("version") != (version, self._writes):
-            self._df_cache = {"version": (version, self._writes), "terms": {},
+        version = self._version()
+        if self._df_cache.get("version") != version:
+            self._df_cache = {"version": version, "terms": {},
                               "total": self._db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]}
         known = self._df_cache["terms"]
         missing = [t for t in terms if t not in known]
@@ -274,7 +277,7 @@ class SQLiteStore:
 
     def _matrix(self, tenant: str, kinds: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
         """Chunk ids and their vectors (rows of ``kinds`` only, when given), cached until a write."""
-        version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._writes)
+        version = self._version()
         cached = self._vectors.get(tenant)
         if not cached or cached[0] != version:
             rows = self._db.execute("SELECT id, vector, kind FROM chunks WHERE tenant = ? AND vector IS NOT NULL",
