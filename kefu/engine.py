@@ -61,7 +61,8 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return QueryCache(load_embedder(self.config.embedder, self.config.embed_threads, self.config.embed_workers))
+        return QueryCache(load_embedder(self.config.embedder, self.config.embed_threads,
+                                         self.config.embed_workers, self.config.embed_engine))
 
     @cached_property
     def retriever(self) -> Retriever:

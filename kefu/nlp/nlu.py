@@ -86,7 +86,7 @@ class NLU:
         if embedder is None:
             from kefu.nlp.embed import load_embedder
 
-            embedder = load_embedder(config.embedder)
+            embedder = load_embedder(config.embedder, engine=getattr(config, "embed_engine", None))
         try:
             model = intent_mod.load_intent_model(intent_mod.intent_dir(config.home, tenant))
         except NotFoundError:

