@@ -388,6 +388,7 @@ def speed(intent_model, quick: bool) -> dict:
         "peak_rss_mb": _peak_rss_mb(),
         "load_average_1m": os.getloadavg()[0],
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "embed_engine": embedder.engine,
     }
 
 

