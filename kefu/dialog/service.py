@@ -267,6 +267,16 @@ class ChatService:
             self._changed(conv.id)
             return msg
 
+    def link_customer(self, tenant: str, conv_id: str, customer: str) -> Conversation:
+        """Record the integrator's own customer id on a conversation (under its lock: a message being
+        answered at the same moment keeps both changes)."""
+        with self._lock(_check_id(conv_id)):
+            conv = self.get(tenant, conv_id)
+            conv.state["customer"] = customer
+            self.chats.update_conversation(conv)
+            self._changed(conv.id)
+            return conv
+
     def resolve(self, tenant: str, conv_id: str, agent: str | None = None) -> Conversation:
         with self._lock(_check_id(conv_id)):
             conv = self.get(tenant, conv_id)

@@ -112,9 +112,7 @@ def link_customer(body: CustomerLink, conversation_id: str,
                   who: Principal = Depends(admin), svc: Services = Depends(services)) -> dict:
     from kefu.kg.profiles import customer_id
 
-    conv = svc.chat.get(who.tenant, conversation_id)
-    conv.state["customer"] = body.customer
-    svc.engine.chats.update_conversation(conv)
+    conv = svc.chat.link_customer(who.tenant, conversation_id, body.customer)
     return {"conversation": conv.id, "customer": customer_id(who.tenant, "external", body.customer)}
 
 

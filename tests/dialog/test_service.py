@@ -258,3 +258,25 @@ def test_catalogue_rows_in_the_knowledge_base_become_product_entities(service, k
     products = [e for e in turn.customer.meta["entities"] if e["type"] == "PRODUCT"]
     assert products and products[0]["value"] == "Nova Watch 2"
     assert service.get("shop", c.id).state["entities"]["PRODUCT"] == "Nova Watch 2"
+
+
+def test_linking_a_customer_waits_for_the_conversations_lock(service):
+    """PUT .../customer and a message being answered change the same row: the link waits its turn,
+    and neither change is lost."""
+    import threading
+
+    conv = service.start("acme", lang="en")
+    lock = service._lock(conv.id)
+    lock.acquire()
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (service.link_customer("acme", conv.id, "crm-7"), done.set()))
+    worker.start()
+    try:
+        assert not done.wait(0.3)  # blocked while a turn holds the conversation
+    finally:
+        lock.release()
+    worker.join(5)
+    assert done.is_set()
+    service.post("acme", conv.id, "How do I return an item?")
+    stored = service.get("acme", conv.id)
+    assert stored.state["customer"] == "crm-7" and service.history("acme", conv.id)
