@@ -58,6 +58,13 @@ class IngestError(InputError):
         self.line = line
 
 
+class ConflictError(InputError):
+    """The request contradicts earlier state (e.g. an idempotency key reused for another message)."""
+
+    code = "conflict"
+    status = 409
+
+
 class NotFoundError(KefuError):
     """A source, document, conversation or tenant does not exist."""
 

@@ -12,6 +12,7 @@ in the chat store, so a restarted server, or another replica, carries on where t
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 
 from kefu.dialog.answer import Answer
 from kefu.dialog.handoff import EXPLICIT, Decision, HandoffPolicy
-from kefu.errors import InputError, NotFoundError
+from kefu.errors import ConflictError, InputError, NotFoundError
 from kefu.nlp.sentiment import Sentiment, sentiment_trend
 from kefu.nlp.text import normalize, tokenize
 from kefu.store.chats import ChatStore, Conversation, Message
@@ -50,6 +51,8 @@ REASONS = {
     "customer": {"en": "you asked for a person", "zh": "您要求人工服务"},
 }
 MAX_REMEMBERED_TURNS = 12
+IDEMPOTENCY_KEYS_KEPT = 50  # per conversation: retries come seconds after the first attempt
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 LOCKS = 256
 
 
@@ -144,48 +147,76 @@ class ChatService:
         self.get(tenant, conv_id)
         return self.chats.list_messages(tenant, conv_id, after=after)
 
-    def post(self, tenant: str, conv_id: str, text: str) -> Turn:
-        """A customer message: store it, then answer, hand off, or wait for the agent."""
+    def post(self, tenant: str, conv_id: str, text: str, idempotency_key: str | None = None) -> Turn:
+        """A customer message: store it, then answer, hand off, or wait for the agent.
+
+        With ``idempotency_key`` (the HTTP ``Idempotency-Key`` header), a retry of a message whose
+        first attempt was stored returns that first turn instead of storing the message twice.
+        """
         text = self._clean(text)
+        key = _check_idempotency_key(idempotency_key)
         with self._lock(_check_id(conv_id)):
             conv = self.get(tenant, conv_id)
-            nlu = self.nlu(tenant).analyze(text)
-            signals = nlu.to_dict()
-            lang = signals["language"] if signals["language"] in ("zh", "en") else (conv.lang or "en")
-            conv.lang = conv.lang or lang
-            customer = self.chats.add_message(Message(tenant, conv.id, "customer", text, {
-                "intent": signals["intent"], "confidence": signals["confidence"],
-                "sentiment": signals["sentiment"], "emotion": signals["emotion"],
-                "entities": signals["entities"], "language": lang}))
-            trend = self._remember(conv, nlu.sentiment, signals["entities"])
-            turn = Turn(conv, customer)
-            if conv.status == "resolved":
-                conv.status, conv.agent = "bot", None
-            if conv.status in ("queued", "agent"):
-                if conv.status == "queued":
-                    turn.replies.append(self._system(conv, "waiting", lang, position=self.position(conv)))
-                self.chats.update_conversation(conv)
-                self._changed(conv.id)
-                return turn
-            policy = self.policy(tenant)
-            decision = policy.decide(
-                text, intent=signals["intent"], emotion=signals["emotion"], trend_escalate=trend.escalate,
-                trend_reason=trend.reason, low_confidence_streak=conv.state.get("low_confidence_streak", 0),
-                turns=trend.turns)
-            if decision is None:
-                answer, context = self._answer(conv, text, signals["emotion"])
-                turn.replies.append(self._bot_message(conv, answer, context, signals))
-                streak = conv.state.get("low_confidence_streak", 0) + 1 if answer.mode == "abstain" else 0
-                conv.state["low_confidence_streak"] = streak
-                decision = policy.decide(
-                    "", intent=None, emotion="neutral", trend_escalate=False, trend_reason="",
-                    low_confidence_streak=streak) if answer.mode == "abstain" else None
-            if decision is not None:
-                turn.handoff = decision
-                turn.replies.append(self._enqueue(conv, decision, lang, trend.to_dict()))
+            if key and key in conv.state.get("idempotency", {}):
+                return self._replay(conv, key, text)
+            turn = self._take_turn(tenant, conv, text)
+            if key:
+                seen = conv.state.setdefault("idempotency", {})
+                seen[key] = {"text": hashlib.sha256(text.encode()).hexdigest()[:16], "customer": turn.customer.id,
+                             "replies": [m.id for m in turn.replies],
+                             "handoff": turn.handoff.to_dict() if turn.handoff else None}
+                for old in list(seen)[:-IDEMPOTENCY_KEYS_KEPT]:
+                    del seen[old]
             self.chats.update_conversation(conv)
             self._changed(conv.id)
             return turn
+
+    def _take_turn(self, tenant: str, conv: Conversation, text: str) -> Turn:
+        nlu = self.nlu(tenant).analyze(text)
+        signals = nlu.to_dict()
+        lang = signals["language"] if signals["language"] in ("zh", "en") else (conv.lang or "en")
+        conv.lang = conv.lang or lang
+        customer = self.chats.add_message(Message(tenant, conv.id, "customer", text, {
+            "intent": signals["intent"], "confidence": signals["confidence"],
+            "sentiment": signals["sentiment"], "emotion": signals["emotion"],
+            "entities": signals["entities"], "language": lang}))
+        trend = self._remember(conv, nlu.sentiment, signals["entities"])
+        turn = Turn(conv, customer)
+        if conv.status == "resolved":
+            conv.status, conv.agent = "bot", None
+        if conv.status in ("queued", "agent"):
+            if conv.status == "queued":
+                turn.replies.append(self._system(conv, "waiting", lang, position=self.position(conv)))
+            return turn
+        policy = self.policy(tenant)
+        decision = policy.decide(
+            text, intent=signals["intent"], emotion=signals["emotion"], trend_escalate=trend.escalate,
+            trend_reason=trend.reason, low_confidence_streak=conv.state.get("low_confidence_streak", 0),
+            turns=trend.turns)
+        if decision is None:
+            answer, context = self._answer(conv, text, signals["emotion"])
+            turn.replies.append(self._bot_message(conv, answer, context, signals))
+            streak = conv.state.get("low_confidence_streak", 0) + 1 if answer.mode == "abstain" else 0
+            conv.state["low_confidence_streak"] = streak
+            decision = policy.decide(
+                "", intent=None, emotion="neutral", trend_escalate=False, trend_reason="",
+                low_confidence_streak=streak) if answer.mode == "abstain" else None
+        if decision is not None:
+            turn.handoff = decision
+            turn.replies.append(self._enqueue(conv, decision, lang, trend.to_dict()))
+        return turn
+
+    def _replay(self, conv: Conversation, key: str, text: str) -> Turn:
+        """The turn first stored under ``key`` (a client retrying after a lost response)."""
+        seen = conv.state["idempotency"][key]
+        if seen["text"] != hashlib.sha256(text.encode()).hexdigest()[:16]:
+            raise ConflictError(f"Idempotency-Key {key!r} was already used for a different message in this "
+                                "conversation", hint="use a new key for each new message")
+        ids = {seen["customer"], *seen["replies"]}
+        stored = {m.id: m for m in self.chats.list_messages(conv.tenant, conv.id, after=seen["customer"] - 1)
+                  if m.id in ids}
+        handoff = Decision(**seen["handoff"]) if seen.get("handoff") else None
+        return Turn(conv, stored[seen["customer"]], [stored[i] for i in seen["replies"] if i in stored], handoff)
 
     def request_handoff(self, tenant: str, conv_id: str) -> Turn | None:
         """The customer pressed "talk to a person"."""
@@ -434,6 +465,14 @@ def _has_name(fields: dict) -> bool:
 
 def _sentiments(state: dict) -> list[Sentiment]:
     return [Sentiment(label, score, emotion, conf) for label, score, emotion, conf in state.get("sentiments", [])]
+
+
+def _check_idempotency_key(key: str | None) -> str | None:
+    if key is None or key == "":
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise InputError("Idempotency-Key must be 1-100 characters: letters, digits, '_', '-', '.' or ':'")
+    return key
 
 
 def _check_id(conv_id: str) -> str:

@@ -29,7 +29,7 @@ from kefu.server.live import Live, listen_across_replicas
 from kefu.server.ratelimit import counter_for
 
 log = logging.getLogger("kefu.server")
-CORS_HEADERS = "Authorization, Content-Type, X-Kefu-Key, X-Kefu-Tenant, Last-Event-ID"
+CORS_HEADERS = "Authorization, Content-Type, X-Kefu-Key, X-Kefu-Tenant, Last-Event-ID, Idempotency-Key"
 
 
 def create_app(config: Config, engine: Engine | None = None) -> FastAPI:

@@ -48,11 +48,11 @@ def list_messages(conversation_id: str, after: int = Query(0, ge=0, le=2**62),
 async def post_message(conversation_id: str, body: NewMessage, request: Request,
                        who: Principal = Depends(customer), svc: Services = Depends(services)):
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    key = request.headers.get("idempotency-key")
+    # Errors (unknown conversation, empty text) surface as plain JSON before any stream opens.
+    turn = await run_in_threadpool(svc.chat.post, who.tenant, conversation_id, body.text, key)
     if not wants_stream:
-        turn = await run_in_threadpool(svc.chat.post, who.tenant, conversation_id, body.text)
         return turn.to_dict()
-    # Errors (unknown conversation, empty text) surface as plain JSON before the stream opens.
-    turn = await run_in_threadpool(svc.chat.post, who.tenant, conversation_id, body.text)
     return EventSourceResponse(_stream_turn(turn), ping=HEARTBEAT_SECONDS)
 
 

@@ -280,3 +280,37 @@ def test_linking_a_customer_waits_for_the_conversations_lock(service):
     service.post("acme", conv.id, "How do I return an item?")
     stored = service.get("acme", conv.id)
     assert stored.state["customer"] == "crm-7" and service.history("acme", conv.id)
+
+
+def test_idempotency_key_replays_the_first_turn_instead_of_storing_twice(service):
+    from kefu.errors import ConflictError, InputError
+
+    conv = service.start("acme", lang="en")
+    first = service.post("acme", conv.id, "How do I return an item?", idempotency_key="w-abc123")
+    again = service.post("acme", conv.id, "How do I return an item?", idempotency_key="w-abc123")
+    assert again.customer.id == first.customer.id
+    assert [m.id for m in again.replies] == [m.id for m in first.replies] and again.replies
+    customers = [m for m in service.history("acme", conv.id) if m.role == "customer"]
+    assert len(customers) == 1
+    with pytest.raises(ConflictError, match="already used for a different message"):
+        service.post("acme", conv.id, "Where is my parcel?", idempotency_key="w-abc123")
+    for bad in ("has space", "x" * 101, "中文", "a'; DROP TABLE messages;--"):
+        with pytest.raises(InputError, match="Idempotency-Key must be"):
+            service.post("acme", conv.id, "hello", idempotency_key=bad)
+    # No key, or a new key: a new message even with the same text.
+    service.post("acme", conv.id, "How do I return an item?")
+    service.post("acme", conv.id, "How do I return an item?", idempotency_key="w-def456")
+    assert len([m for m in service.history("acme", conv.id) if m.role == "customer"]) == 3
+    # Keys belong to their conversation.
+    other = service.start("acme", lang="en")
+    assert service.post("acme", other.id, "How do I return an item?", idempotency_key="w-abc123").customer.id \
+        != first.customer.id
+
+
+def test_idempotent_handoff_replays_the_decision(service):
+    conv = service.start("acme", lang="en")
+    first = service.post("acme", conv.id, "I want to talk to a human agent now", idempotency_key="k1")
+    assert first.handoff is not None
+    again = service.post("acme", conv.id, "I want to talk to a human agent now", idempotency_key="k1")
+    assert again.handoff == first.handoff and [m.id for m in again.replies] == [m.id for m in first.replies]
+    assert len([m for m in service.history("acme", conv.id) if m.role == "customer"]) == 1

@@ -62,6 +62,33 @@ def test_streamed_answer_deltas_add_up_to_the_message(client, acme):
     assert final["meta"]["language"] == "zh" and final["meta"]["citations"]
 
 
+def test_retry_with_idempotency_key_is_stored_once(client, acme, globex):
+    """A client whose response was lost retries with the same Idempotency-Key: one message, same turn,
+    as JSON or as a stream; another text under the key is a 409; a malformed key a 400."""
+    cid = new_conv(client, acme)
+    h = {**acme.w, "Idempotency-Key": "w-retry-1"}
+    first = client.post(f"/v1/conversations/{cid}/messages", json={"text": "How long does shipping take?"}, headers=h)
+    assert first.status_code == 200, first.text
+    again = client.post(f"/v1/conversations/{cid}/messages", json={"text": "How long does shipping take?"}, headers=h)
+    assert again.json()["message"]["id"] == first.json()["message"]["id"]
+    assert again.json()["replies"] == first.json()["replies"]
+    with client.stream("POST", f"/v1/conversations/{cid}/messages",
+                       json={"text": "How long does shipping take?", "stream": True}, headers=h) as r:
+        events = sse(r.read().decode())
+    assert next(d for e, d in events if e == "turn")["message"]["id"] == first.json()["message"]["id"]
+    conflict = client.post(f"/v1/conversations/{cid}/messages", json={"text": "Refund?"}, headers=h)
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "conflict"
+    bad = client.post(f"/v1/conversations/{cid}/messages", json={"text": "Refund?"},
+                      headers={**acme.w, "Idempotency-Key": "bad key; DROP"})
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.json()["error"]["message"]
+    history = client.get(f"/v1/conversations/{cid}/messages", headers=acme.w).json()["messages"]
+    assert [m["text"] for m in history if m["role"] == "customer"] == ["How long does shipping take?"]
+    # Another tenant's widget cannot replay (or even see) the conversation with the key.
+    other = client.post(f"/v1/conversations/{cid}/messages", json={"text": "How long does shipping take?"},
+                        headers={**globex.w, "Idempotency-Key": "w-retry-1"})
+    assert other.status_code == 404
+
+
 def test_accept_header_also_streams(client, acme):
     cid = new_conv(client, acme)
     r = client.post(f"/v1/conversations/{cid}/messages", json={"text": "How long does shipping take?"},

@@ -665,8 +665,9 @@
   function ApiError(status, code, message, retryAfter) {
     this.status = status; this.code = code; this.message = message; this.retryAfter = retryAfter;
   }
-  function api(method, path, body) {
+  function api(method, path, body, headers) {
     var opts = { method: method, headers: { "X-Kefu-Key": KEY }, credentials: "omit", cache: "no-store" };
+    for (var h in headers || {}) opts.headers[h] = headers[h];
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
     return fetch(SERVER + path, opts).then(function (resp) {
       if (resp.ok) { markOnline(); return resp; }
@@ -898,21 +899,14 @@
     var cid;
     return ensureConversation().then(function (id) {
       cid = id;
-      // Sent before the connection dropped? The server may have it already (no idempotency key in the API).
-      if (!item.attempted) return false;
-      return json("GET", "/v1/conversations/" + cid + "/messages?after=" + (item.after || 0)).then(function (data) {
-        var text = normText(item.text);
-        var got = data.messages.filter(function (m) { return m.role === "customer" && normText(m.text) === text; })[0];
-        data.messages.forEach(function (m) { addMessage(m); });
-        return !!got;
-      });
-    }).then(function (already) {
-      if (already) return "done";
       item.attempted = true;
       item.after = state.maxId;
       save("outbox", state.outbox);
       showTyping();
-      return api("POST", "/v1/conversations/" + cid + "/messages", { text: item.text, stream: true })
+      // A retry after a dropped connection carries the same key: the server returns the turn it
+      // already stored instead of storing the message twice.
+      return api("POST", "/v1/conversations/" + cid + "/messages", { text: item.text, stream: true },
+                 { "Idempotency-Key": "w-" + item.lid })
         .then(function (resp) {
           var type = resp.headers.get("content-type") || "";
           if (type.indexOf("text/event-stream") < 0) return resp.json().then(onTurn);
