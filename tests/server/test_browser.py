@@ -33,7 +33,7 @@ from tests.server.live_server import chromium, demo_engine, free_port, serving  
 AGENT_USER, AGENT_PASSWORD = "alice", "correct horse battery"
 SHOTS = os.environ.get("KEFU_SCREENSHOTS", "")
 ANSWER_TIMEOUT = 20_000  # ms: the first answer on a busy 2-core machine
-LIVE_TIMEOUT = 10_000    # ms: polling (console 1.5-2 s) and live events (0.3 s)
+LIVE_TIMEOUT = 10_000    # ms: live events (0.3 s), the console queue poll (2 s)
 
 
 @dataclass
@@ -140,7 +140,9 @@ def test_customer_bot_agent_round_trip(live, browser):
         expect(_messages(page, "agent").last).to_contain_text("this is Alice", timeout=LIVE_TIMEOUT)
         expect(page.locator('[data-kefu="status"]')).to_contain_text("alice is helping you")
 
-        # ... answers back, and the agent sees it.
+        # ... answers back, and the agent sees it: pushed by the conversation's event stream (polling
+        # then falls back to every 15 s, beyond LIVE_TIMEOUT).
+        expect(console.locator("body")).to_have_attribute("data-live", "1", timeout=LIVE_TIMEOUT)
         page.locator('[data-kefu="input"]').fill("It is order 20240611, the headphones arrived broken")
         page.locator('[data-kefu="input"]').press("Enter")
         expect(_messages(console, "customer").last).to_contain_text("20240611", timeout=LIVE_TIMEOUT)
