@@ -153,19 +153,22 @@ def migrate_cmd() -> click.Command:
     @click.option("--no-chats", is_flag=True, help="Knowledge only; leave conversations, agents and keys.")
     @click.pass_context
     def migrate(ctx, url, tenants, no_chats) -> None:
-        """Copy this home's knowledge (and chats) into another database, then verify counts and checksums."""
-        from kefu.engine import _backend
+        """Copy this home's knowledge, graph (and chats) into another database, then verify counts and checksums."""
+        from kefu.engine import _backend, _is_postgres
         from kefu.registry import resolve
         from kefu.store.migrate import migrate as run
 
         engine = ctx.obj["engine"]
         dst = resolve("store", _backend(engine.config.store, url))(url)
         dst_chats = None if no_chats else resolve("chatstore", _backend(engine.config.chat_store, url))(url)
+        dst_graph = resolve("graphstore", "postgres" if _is_postgres(url) else "sqlite")(url)
         try:
             report = run(engine.store, dst, list(tenants) or None, src_chats=None if no_chats else engine.chats,
-                         dst_chats=dst_chats, progress=lambda line: out.print(line, highlight=False))
+                         dst_chats=dst_chats, src_graph=engine.graph, dst_graph=dst_graph,
+                         progress=lambda line: out.print(line, highlight=False))
         finally:
             dst.close()
+            dst_graph.close()
             if dst_chats is not None:
                 dst_chats.close()
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))

@@ -78,23 +78,27 @@ class MigrationReport:
     tenants: list[TenantReport] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
     chats: ChatReport | None = None
+    graph: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(t.ok for t in self.tenants) and (self.chats is None or self.chats.ok)
+        return (not self.problems and all(t.ok for t in self.tenants) and (self.chats is None or self.chats.ok)
+                and (self.graph is None or self.graph["ok"]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "tenants": [t.to_dict() for t in self.tenants], "meta": self.meta,
-                "chats": self.chats.to_dict() if self.chats else None, "problems": self.problems}
+                "chats": self.chats.to_dict() if self.chats else None, "graph": self.graph,
+                "problems": self.problems}
 
 
 def migrate(src: Store, dst: Store, tenants: list[str] | None = None, *,
             src_chats: ChatStore | None = None, dst_chats: ChatStore | None = None,
-            progress=None) -> MigrationReport:
+            src_graph=None, dst_graph=None, progress=None) -> MigrationReport:
     """Copy ``tenants`` (default: every tenant of ``src``) from ``src`` into ``dst`` and verify.
 
-    With ``src_chats`` and ``dst_chats`` the chat data of the same tenants moves too. ``progress``,
+    With ``src_chats`` and ``dst_chats`` the chat data of the same tenants moves too, and with
+    ``src_graph`` and ``dst_graph`` their knowledge graphs (``kefu.kg.migrate``). ``progress``,
     if given, is called with a line of text per document. The report's ``ok`` says whether every
     count and checksum matched; nothing is raised for a mismatch.
     """
@@ -117,6 +121,10 @@ def migrate(src: Store, dst: Store, tenants: list[str] | None = None, *,
                 f"{t.checksum[:12]}), destination {t.dst_documents} / {t.dst_chunks} ({t.dst_checksum[:12]})")
     if src_chats is not None and dst_chats is not None:
         report.chats = migrate_chats(src_chats, dst_chats, tenants)
+    if src_graph is not None and dst_graph is not None:
+        from kefu.kg.migrate import migrate_graph
+
+        report.graph = migrate_graph(src_graph, dst_graph, tenants, progress)
     return report
 
 
