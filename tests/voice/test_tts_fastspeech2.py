@@ -43,8 +43,13 @@ def test_patch_removes_the_random_op_and_is_needed():
     assert patched_fastspeech2(patched) == patched  # nothing left to patch
     # Unpatched, the TFLite runtime cannot run the model at all.
     it = Interpreter(model_content=raw)
+    inputs = it.get_input_details()
+    it.resize_tensor_input(inputs[0]["index"], [1, 5])
+    it.allocate_tensors()
+    values = (np.full((1, 5), 3, np.int32), np.array([0], np.int32), *[np.array([1.0], np.float32)] * 3)
+    for detail, value in zip(inputs, values, strict=True):  # valid inputs: the random op is what fails
+        it.set_tensor(detail["index"], value)
     with pytest.raises(RuntimeError, match="Flex"):
-        it.allocate_tensors()
         it.invoke()
     with pytest.raises(BackendError, match="not a TFLite"):
         patched_fastspeech2(b"\0" * 64)
