@@ -7,12 +7,10 @@ served by another replica than the customer's widget.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from sse_starlette.sse import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
 
 from kefu.server.auth import Principal
 from kefu.server.deps import Services, agent, services
-from kefu.server.routes_chat import HEARTBEAT_SECONDS, _follow
+from kefu.server.routes_chat import follow_response
 
 router = APIRouter(prefix="/v1/agent", tags=["agent console"])
 
@@ -22,7 +20,4 @@ router = APIRouter(prefix="/v1/agent", tags=["agent console"])
             responses={200: {"content": {"text/event-stream": {}}}})
 async def agent_events(conversation_id: str, request: Request, after: int = Query(0, ge=0, le=2**62),
                        who: Principal = Depends(agent), svc: Services = Depends(services)):
-    conv = await run_in_threadpool(svc.chat.get, who.tenant, conversation_id)
-    last = request.headers.get("last-event-id", "")
-    start = int(last) if last.isdigit() and len(last) < 19 else after
-    return EventSourceResponse(_follow(svc, who.tenant, conv.id, start, request), ping=HEARTBEAT_SECONDS)
+    return await follow_response(svc, who.tenant, conversation_id, request, after)

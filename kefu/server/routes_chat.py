@@ -74,10 +74,16 @@ async def _stream_turn(turn: Turn) -> AsyncIterator[dict]:
             responses={200: {"content": {"text/event-stream": {}}}})
 async def events(conversation_id: str, request: Request, after: int = Query(0, ge=0, le=2**62),
                  who: Principal = Depends(customer), svc: Services = Depends(services)):
-    conv = await run_in_threadpool(svc.chat.get, who.tenant, conversation_id)
+    return await follow_response(svc, who.tenant, conversation_id, request, after)
+
+
+async def follow_response(svc: Services, tenant: str, conversation_id: str, request: Request,
+                          after: int) -> EventSourceResponse:
+    """The conversation's live events (404 first if it is not the tenant's), resuming after Last-Event-ID."""
+    conv = await run_in_threadpool(svc.chat.get, tenant, conversation_id)
     last = request.headers.get("last-event-id", "")
     start = int(last) if last.isdigit() and len(last) < 19 else after
-    return EventSourceResponse(_follow(svc, who.tenant, conv.id, start, request), ping=HEARTBEAT_SECONDS)
+    return EventSourceResponse(_follow(svc, tenant, conv.id, start, request), ping=HEARTBEAT_SECONDS)
 
 
 async def _follow(svc: Services, tenant: str, conv_id: str, after: int, request: Request) -> AsyncIterator[dict]:
