@@ -224,37 +224,18 @@ def _canon(value: Any) -> bytes:
 def chat_tenants(chats: ChatStore) -> list[str]:
     if hasattr(chats, "list_tenants"):
         return list(chats.list_tenants())
-    sqlite = _sqlite_chats(chats)
-    if sqlite is not None:
-        return [r[0] for r in sqlite._all(
-            "SELECT tenant FROM conversations UNION SELECT tenant FROM agents UNION SELECT tenant FROM api_keys "
-            "UNION SELECT tenant FROM policies ORDER BY 1")]
     return []
-
-
-def _sqlite_chats(chats: ChatStore):
-    from kefu.store.sqlite_chats import SQLiteChatStore
-
-    return chats if isinstance(chats, SQLiteChatStore) else None
 
 
 def _agents(chats: ChatStore, tenant: str) -> list[Agent] | None:
     if hasattr(chats, "list_agents"):
         return list(chats.list_agents(tenant))
-    sqlite = _sqlite_chats(chats)
-    if sqlite is not None:
-        return [Agent(*r) for r in sqlite._all("SELECT tenant, username, password_hash, role, display_name, id "
-                                               "FROM agents WHERE tenant = ? ORDER BY id", (tenant,))]
     return None
 
 
 def _policies(chats: ChatStore, tenant: str) -> dict[str, dict]:
     if hasattr(chats, "list_policies"):
         return dict(chats.list_policies(tenant))
-    sqlite = _sqlite_chats(chats)
-    if sqlite is not None:
-        return {name: json.loads(value) for name, value in sqlite._all(
-            "SELECT name, value FROM policies WHERE tenant = ? ORDER BY name", (tenant,))}
     found = {name: chats.get_policy(tenant, name) for name in KNOWN_POLICY_NAMES}
     return {name: value for name, value in found.items() if value is not None}
 

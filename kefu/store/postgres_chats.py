@@ -15,14 +15,13 @@ It may share a database with ``PostgresStore`` (``schema_version`` keeps one row
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from kefu.errors import InputError, NotFoundError, StoreError
+from kefu.store.chat_reads import CONV_COLS, MSG_COLS, ChatReads, conv_row, now_iso
 from kefu.store.chats import ROLES, STATUSES, Agent, ApiKey, Conversation, Message
 from kefu.store.pg_notify import NOTIFY_SQL
 from kefu.store.postgres import ADVISORY_LOCK, Pool, _lock_key, migrate_schema, normalize_url
-from kefu.store.sqlite_chats import _conv_row, _conversation, _message, now_iso
 
 try:
     import psycopg
@@ -92,12 +91,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-_CONV_COLS = ("tenant, id, status, lang, channel, priority, agent, state, summary, csat, created_at, "
-              "updated_at, queued_at")
-_MSG_COLS = "id, tenant, conversation_id, role, text, meta, feedback, created_at"
 
 
-class PostgresChatStore:
+class PostgresChatStore(ChatReads):
     """Thread-safe: a small connection pool, one short transaction per call."""
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
@@ -135,29 +131,23 @@ class PostgresChatStore:
 
     def _all(self, sql: str, args: tuple | list = (), what: str = "chat store") -> list[tuple]:
         with self._pool.transaction(write=False, what=what) as cur:
-            return cur.execute(sql, args).fetchall()
+            return cur.execute(sql.replace("?", "%s"), args).fetchall()  # ChatReads writes ? placeholders
 
     # -- conversations ----------------------------------------------------------------------
     def create_conversation(self, conv: Conversation) -> Conversation:
         if conv.status not in STATUSES:
             raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
         conv.created_at = conv.updated_at = now_iso()
-        self._run(f"INSERT INTO conversations ({_CONV_COLS}) VALUES ({', '.join(['%s'] * 13)})", _conv_row(conv),
+        self._run(f"INSERT INTO conversations ({CONV_COLS}) VALUES ({', '.join(['%s'] * 13)})", conv_row(conv),
                   what="create_conversation", notify=(conv.tenant, conv.id),
                   duplicate=f"conversation {conv.id!r} already exists in tenant {conv.tenant!r}")
         return conv
-
-    def get_conversation(self, tenant: str, conv_id: str) -> Conversation:
-        rows = self._all(f"SELECT {_CONV_COLS} FROM conversations WHERE tenant = %s AND id = %s", (tenant, conv_id))
-        if not rows:
-            raise NotFoundError(f"conversation {conv_id!r} not found")
-        return _conversation(rows[0])
 
     def update_conversation(self, conv: Conversation) -> None:
         if conv.status not in STATUSES:
             raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
         conv.updated_at = now_iso()
-        row = _conv_row(conv)
+        row = conv_row(conv)
         _, count = self._run(
             "UPDATE conversations SET status = %s, lang = %s, channel = %s, priority = %s, agent = %s, "
             "state = %s, summary = %s, csat = %s, updated_at = %s, queued_at = %s WHERE tenant = %s AND id = %s",
@@ -165,16 +155,6 @@ class PostgresChatStore:
             notify=(conv.tenant, conv.id))
         if count == 0:
             raise NotFoundError(f"conversation {conv.id!r} not found")
-
-    def list_conversations(self, tenant: str, statuses: tuple[str, ...] | None = None,
-                           limit: int = 100) -> list[Conversation]:
-        sql = f"SELECT {_CONV_COLS} FROM conversations WHERE tenant = %s"
-        args: list[Any] = [tenant]
-        if statuses:
-            sql += " AND status = ANY(%s::text[])"
-            args.append(list(statuses))
-        rows = self._all(sql + " ORDER BY updated_at DESC LIMIT %s", [*args, int(limit)])
-        return [_conversation(r) for r in rows]
 
     # -- messages ---------------------------------------------------------------------------
     def delete_conversation(self, tenant: str, conv_id: str) -> int:
@@ -200,19 +180,6 @@ class PostgresChatStore:
         msg.id = rows[0][0]
         return msg
 
-    def list_messages(self, tenant: str, conv_id: str, after: int = 0,
-                      limit: int = 500) -> list[Message]:
-        rows = self._all(f"SELECT {_MSG_COLS} FROM messages WHERE tenant = %s AND conversation_id = %s "
-                         "AND id > %s ORDER BY id LIMIT %s", (tenant, conv_id, int(after), int(limit)))
-        return [_message(r) for r in rows]
-
-    def get_message(self, tenant: str, message_id: int) -> Message:
-        rows = self._all(f"SELECT {_MSG_COLS} FROM messages WHERE tenant = %s AND id = %s",
-                         (tenant, int(message_id)))
-        if not rows:
-            raise NotFoundError(f"message {message_id} not found")
-        return _message(rows[0])
-
     def set_feedback(self, tenant: str, message_id: int, rating: int) -> None:
         _, count = self._run("UPDATE messages SET feedback = %s WHERE tenant = %s AND id = %s",
                              (int(rating), tenant, int(message_id)), what="set_feedback")
@@ -235,20 +202,10 @@ class PostgresChatStore:
         if count == 0:
             raise NotFoundError(f"agent {username!r} not found")
 
-    def get_agent(self, tenant: str, username: str) -> Agent | None:
-        rows = self._all("SELECT tenant, username, password_hash, role, display_name, id FROM agents "
-                         "WHERE tenant = %s AND username = %s", (tenant, username))
-        return Agent(*rows[0]) if rows else None
-
     def add_session(self, token_hash: str, tenant: str, username: str, expires: float) -> None:
         self._run("INSERT INTO sessions (token_hash, tenant, username, expires) VALUES (%s, %s, %s, %s)",
                   (token_hash, tenant, username, float(expires)), what="add_session",
                   duplicate="this session token is already in use")
-
-    def get_session(self, token_hash: str) -> tuple[str, str] | None:
-        rows = self._all("SELECT tenant, username FROM sessions WHERE token_hash = %s AND expires > %s",
-                         (token_hash, time.time()))
-        return (rows[0][0], rows[0][1]) if rows else None
 
     def delete_session(self, token_hash: str) -> None:
         self._run("DELETE FROM sessions WHERE token_hash = %s", (token_hash,), what="delete_session")
@@ -261,26 +218,6 @@ class PostgresChatStore:
         key.id = rows[0][0]
         return key
 
-    def find_key(self, key_hash: str) -> ApiKey | None:
-        rows = self._all("SELECT tenant, kind, key_hash, label, origins, id FROM api_keys WHERE key_hash = %s",
-                         (key_hash,))
-        if not rows:
-            return None
-        t, kind, h, label, origins, kid = rows[0]
-        return ApiKey(t, kind, h, label, json.loads(origins), kid)
-
-    def list_keys(self, tenant: str) -> list[ApiKey]:
-        rows = self._all("SELECT tenant, kind, key_hash, label, origins, id FROM api_keys WHERE tenant = %s "
-                         "ORDER BY id", (tenant,))
-        return [ApiKey(t, k, h, lab, json.loads(o), i) for t, k, h, lab, o, i in rows]
-
-    def all_origins(self) -> list[str]:
-        """Every origin bound to any widget key (for CORS preflights, which carry no key)."""
-        found: set[str] = set()
-        for (origins,) in self._all("SELECT origins FROM api_keys WHERE kind = 'widget'"):
-            found.update(json.loads(origins))
-        return sorted(found)
-
     def delete_key(self, tenant: str, key_id: int) -> None:
         _, count = self._run("DELETE FROM api_keys WHERE tenant = %s AND id = %s", (tenant, int(key_id)),
                              what="delete_key")
@@ -288,30 +225,12 @@ class PostgresChatStore:
             raise NotFoundError(f"key {key_id} not found")
 
     # -- per-tenant policies ----------------------------------------------------------------
-    def get_policy(self, tenant: str, name: str) -> dict[str, Any] | None:
-        rows = self._all("SELECT value FROM policies WHERE tenant = %s AND name = %s", (tenant, name))
-        return json.loads(rows[0][0]) if rows else None
-
     def set_policy(self, tenant: str, name: str, value: dict[str, Any]) -> None:
         self._run("INSERT INTO policies (tenant, name, value) VALUES (%s, %s, %s) ON CONFLICT (tenant, name) "
                   "DO UPDATE SET value = excluded.value", (tenant, name, json.dumps(value, ensure_ascii=False)),
                   what="set_policy")
 
     # -- beyond the protocol: listing and bulk import, for ``kefu.store.migrate`` -----------------
-    def list_tenants(self) -> list[str]:
-        return [r[0] for r in self._all(
-            "SELECT tenant FROM conversations UNION SELECT tenant FROM agents UNION SELECT tenant FROM api_keys "
-            "UNION SELECT tenant FROM policies ORDER BY 1")]
-
-    def list_agents(self, tenant: str) -> list[Agent]:
-        rows = self._all("SELECT tenant, username, password_hash, role, display_name, id FROM agents "
-                         "WHERE tenant = %s ORDER BY id", (tenant,))
-        return [Agent(*r) for r in rows]
-
-    def list_policies(self, tenant: str) -> dict[str, dict[str, Any]]:
-        rows = self._all("SELECT name, value FROM policies WHERE tenant = %s ORDER BY name", (tenant,))
-        return {name: json.loads(value) for name, value in rows}
-
     def import_conversations(self, conversations: list[Conversation]) -> None:
         """Insert or overwrite conversations as they are, timestamps included."""
         for conv in conversations:
@@ -319,12 +238,12 @@ class PostgresChatStore:
                 raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
         if not conversations:
             return
-        cols = _CONV_COLS.split(", ")
+        cols = CONV_COLS.split(", ")
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[2:])
         with self._pool.transaction(write=True, what="import_conversations") as cur:
-            cur.executemany(f"INSERT INTO conversations ({_CONV_COLS}) VALUES ({', '.join(['%s'] * 13)}) "
+            cur.executemany(f"INSERT INTO conversations ({CONV_COLS}) VALUES ({', '.join(['%s'] * 13)}) "
                             f"ON CONFLICT (tenant, id) DO UPDATE SET {updates}",
-                            [_conv_row(c) for c in conversations])
+                            [conv_row(c) for c in conversations])
 
     def import_messages(self, messages: list[Message]) -> None:
         """Insert messages keeping their ids, timestamps and feedback; later ids continue after the largest.
@@ -341,7 +260,7 @@ class PostgresChatStore:
         with self._pool.transaction(write=True, what="import_messages") as cur:
             cur.execute("LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE")  # no new ids until the sequence moves
             cur.executemany(
-                f"INSERT INTO messages ({_MSG_COLS}) OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                f"INSERT INTO messages ({MSG_COLS}) OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET feedback = excluded.feedback WHERE messages.tenant = excluded.tenant "
                 "AND messages.conversation_id = excluded.conversation_id AND messages.text = excluded.text",
                 [(int(m.id), m.tenant, m.conversation_id, m.role, m.text, json.dumps(m.meta, ensure_ascii=False),

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kefu.errors import InputError, NotFoundError, StoreError
+from kefu.store.chat_reads import CONV_COLS, ChatReads, conv_row, now_iso
 from kefu.store.chats import ROLES, STATUSES, Agent, ApiKey, Conversation, Message
 from kefu.store.sqlite_files import open_sqlite
 
@@ -78,16 +77,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
-_CONV_COLS = ("tenant, id, status, lang, channel, priority, agent, state, summary, csat, created_at, "
-              "updated_at, queued_at")
-_MSG_COLS = "id, tenant, conversation_id, role, text, meta, feedback, created_at"
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
-
-class SQLiteChatStore:
+class SQLiteChatStore(ChatReads):
     """Thread-safe: one connection, one lock, short transactions."""
 
     def __init__(self, path: str | Path) -> None:
@@ -113,38 +106,21 @@ class SQLiteChatStore:
         if conv.status not in STATUSES:
             raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
         conv.created_at = conv.updated_at = now_iso()
-        self._run(f"INSERT INTO conversations ({_CONV_COLS}) VALUES ({', '.join('?' * 13)})",
-                  _conv_row(conv))
+        self._run(f"INSERT INTO conversations ({CONV_COLS}) VALUES ({', '.join('?' * 13)})",
+                  conv_row(conv))
         return conv
-
-    def get_conversation(self, tenant: str, conv_id: str) -> Conversation:
-        rows = self._all(f"SELECT {_CONV_COLS} FROM conversations WHERE tenant = ? AND id = ?",
-                         (tenant, conv_id))
-        if not rows:
-            raise NotFoundError(f"conversation {conv_id!r} not found")
-        return _conversation(rows[0])
 
     def update_conversation(self, conv: Conversation) -> None:
         if conv.status not in STATUSES:
             raise InputError(f"conversation status {conv.status!r} is not one of {', '.join(STATUSES)}")
         conv.updated_at = now_iso()
-        row = _conv_row(conv)
+        row = conv_row(conv)
         cur = self._run(
             "UPDATE conversations SET status = ?, lang = ?, channel = ?, priority = ?, agent = ?, "
             "state = ?, summary = ?, csat = ?, updated_at = ?, queued_at = ? WHERE tenant = ? AND id = ?",
             (*row[2:10], row[11], row[12], conv.tenant, conv.id))
         if cur.rowcount == 0:
             raise NotFoundError(f"conversation {conv.id!r} not found")
-
-    def list_conversations(self, tenant: str, statuses: tuple[str, ...] | None = None,
-                           limit: int = 100) -> list[Conversation]:
-        sql = f"SELECT {_CONV_COLS} FROM conversations WHERE tenant = ?"
-        args: list[Any] = [tenant]
-        if statuses:
-            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
-            args += list(statuses)
-        rows = self._all(sql + " ORDER BY updated_at DESC LIMIT ?", [*args, int(limit)])
-        return [_conversation(r) for r in rows]
 
     def delete_conversation(self, tenant: str, conv_id: str) -> int:
         with self._lock:
@@ -175,19 +151,6 @@ class SQLiteChatStore:
         msg.id = cur.lastrowid
         return msg
 
-    def list_messages(self, tenant: str, conv_id: str, after: int = 0,
-                      limit: int = 500) -> list[Message]:
-        rows = self._all(f"SELECT {_MSG_COLS} FROM messages WHERE tenant = ? AND conversation_id = ? "
-                         "AND id > ? ORDER BY id LIMIT ?", (tenant, conv_id, int(after), int(limit)))
-        return [_message(r) for r in rows]
-
-    def get_message(self, tenant: str, message_id: int) -> Message:
-        rows = self._all(f"SELECT {_MSG_COLS} FROM messages WHERE tenant = ? AND id = ?",
-                         (tenant, int(message_id)))
-        if not rows:
-            raise NotFoundError(f"message {message_id} not found")
-        return _message(rows[0])
-
     def set_feedback(self, tenant: str, message_id: int, rating: int) -> None:
         cur = self._run("UPDATE messages SET feedback = ? WHERE tenant = ? AND id = ?",
                         (int(rating), tenant, int(message_id)))
@@ -211,19 +174,9 @@ class SQLiteChatStore:
         if cur.rowcount == 0:
             raise NotFoundError(f"agent {username!r} not found")
 
-    def get_agent(self, tenant: str, username: str) -> Agent | None:
-        rows = self._all("SELECT tenant, username, password_hash, role, display_name, id FROM agents "
-                         "WHERE tenant = ? AND username = ?", (tenant, username))
-        return Agent(*rows[0]) if rows else None
-
     def add_session(self, token_hash: str, tenant: str, username: str, expires: float) -> None:
         self._run("INSERT INTO sessions (token_hash, tenant, username, expires) VALUES (?, ?, ?, ?)",
                   (token_hash, tenant, username, float(expires)))
-
-    def get_session(self, token_hash: str) -> tuple[str, str] | None:
-        rows = self._all("SELECT tenant, username FROM sessions WHERE token_hash = ? AND expires > ?",
-                         (token_hash, time.time()))
-        return (rows[0][0], rows[0][1]) if rows else None
 
     def delete_session(self, token_hash: str) -> None:
         self._run("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
@@ -235,36 +188,12 @@ class SQLiteChatStore:
         key.id = cur.lastrowid
         return key
 
-    def find_key(self, key_hash: str) -> ApiKey | None:
-        rows = self._all("SELECT tenant, kind, key_hash, label, origins, id FROM api_keys WHERE key_hash = ?",
-                         (key_hash,))
-        if not rows:
-            return None
-        t, kind, h, label, origins, kid = rows[0]
-        return ApiKey(t, kind, h, label, json.loads(origins), kid)
-
-    def list_keys(self, tenant: str) -> list[ApiKey]:
-        rows = self._all("SELECT tenant, kind, key_hash, label, origins, id FROM api_keys WHERE tenant = ? "
-                         "ORDER BY id", (tenant,))
-        return [ApiKey(t, k, h, lab, json.loads(o), i) for t, k, h, lab, o, i in rows]
-
-    def all_origins(self) -> list[str]:
-        """Every origin bound to any widget key (for CORS preflights, which carry no key)."""
-        found: set[str] = set()
-        for (origins,) in self._all("SELECT origins FROM api_keys WHERE kind = 'widget'"):
-            found.update(json.loads(origins))
-        return sorted(found)
-
     def delete_key(self, tenant: str, key_id: int) -> None:
         cur = self._run("DELETE FROM api_keys WHERE tenant = ? AND id = ?", (tenant, int(key_id)))
         if cur.rowcount == 0:
             raise NotFoundError(f"key {key_id} not found")
 
     # -- per-tenant policies ----------------------------------------------------------------
-    def get_policy(self, tenant: str, name: str) -> dict[str, Any] | None:
-        rows = self._all("SELECT value FROM policies WHERE tenant = ? AND name = ?", (tenant, name))
-        return json.loads(rows[0][0]) if rows else None
-
     def set_policy(self, tenant: str, name: str, value: dict[str, Any]) -> None:
         self._run("INSERT INTO policies (tenant, name, value) VALUES (?, ?, ?) ON CONFLICT (tenant, name) "
                   "DO UPDATE SET value = excluded.value", (tenant, name, json.dumps(value, ensure_ascii=False)))
@@ -273,19 +202,3 @@ class SQLiteChatStore:
         with self._lock:
             self._db.close()
 
-
-def _conv_row(c: Conversation) -> tuple:
-    return (c.tenant, c.id, c.status, c.lang, c.channel, float(c.priority), c.agent,
-            json.dumps(c.state, ensure_ascii=False), json.dumps(c.summary, ensure_ascii=False), c.csat,
-            c.created_at, c.updated_at, c.queued_at)
-
-
-def _conversation(row: tuple) -> Conversation:
-    t, cid, status, lang, channel, prio, agent, state, summary, csat, created, updated, queued = row
-    return Conversation(t, cid, status, lang, channel, prio, agent, json.loads(state), json.loads(summary),
-                        csat, created, updated, queued)
-
-
-def _message(row: tuple) -> Message:
-    mid, tenant, conv, role, text, meta, feedback, created = row
-    return Message(tenant, conv, role, text, json.loads(meta), mid, created, feedback)
