@@ -200,16 +200,24 @@ def test_replay_report_has_every_part():
     assert "font-family" in chart(page, "chart-intents")
 
 
-def test_chinese_chart_labels_use_a_cjk_font():
+def installed_cjk_font() -> str | None:
     from matplotlib import font_manager
 
+    from kefu.eval.report import CJK_FONTS
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def test_chinese_chart_labels_use_a_cjk_font():
     page = render_html(replay_result())
     intents = chart(page, "chart-intents")
-    assert "退款进度 (" in intents
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [name for name in ("Noto Sans CJK SC", "WenQuanYi Micro Hei") if name in installed]
+    cjk = installed_cjk_font()
     if cjk:  # measured with it by matplotlib, named to the browser
-        assert f"'{cjk[0]}'" in intents
+        assert "退款进度 (" in intents
+        assert f"'{cjk}'" in intents
+    else:  # no font to measure Chinese with: numbered labels, never tofu boxes or a crash
+        assert "退款进度" not in intents and re.search(r"intent #\d+ \(", intents)
 
 
 def test_svg_text_stays_text_and_the_page_is_small():
@@ -231,6 +239,8 @@ def test_intent_chart_shows_the_top_15_by_turns():
     intents = chart(page, "chart-intents")
     ranked = sorted(result["by_intent"], key=lambda k: -result["by_intent"][k]["turns"])
     assert len(ranked) > 15
+    if not installed_cjk_font():  # Chinese intent names become "intent #N"
+        ranked = [f"intent #{i + 1}" if re.search(r"[\u4e00-\u9fff]", name) else name for i, name in enumerate(ranked)]
     for name in ranked[:15]:
         assert f"{name} (" in intents
     for name in ranked[15:]:
