@@ -81,6 +81,12 @@ def _pages(app: FastAPI) -> None:
         return Response(_static("widget.js"), media_type="text/javascript; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
 
+    @app.get("/agent.js", tags=["pages"], summary="The agent pages' shared client (sign-in, API calls)",
+             response_class=Response)
+    def agent_js() -> Response:
+        return Response(_static("agent.js"), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
     @app.get("/console", tags=["pages"], summary="The agent console", response_class=HTMLResponse)
     def console() -> HTMLResponse:
         return HTMLResponse(_static("console.html"))
