@@ -38,6 +38,7 @@ def layer_reader():
     for layer in range(model.file.layers):
         proto.graph.output.append(helper.make_tensor_value_info(f"l{layer}.oln.out", TensorProto.FLOAT,
                                                                 ["B", "L", model.dim]))
+    layer_outputs = [f"l{layer}.oln.out" for layer in range(model.file.layers)]
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -49,8 +50,8 @@ def layer_reader():
         for row, w in enumerate(windows):
             ids[row, :len(w)], mask[row, :len(w)] = w, 1.0
         x = model._embed_rows(ids) + model._pos[:length][None] + model._type
-        outs = session.run(None, {"embeddings": x.astype(np.float32),
-                                  "mask_bias": ((mask - 1.0) * 1e30)[:, None, None, :]})[1:]
+        outs = session.run(layer_outputs, {"embeddings": x.astype(np.float32),
+                                           "mask_bias": ((mask - 1.0) * 1e30)[:, None, None, :]})
         pooled = [(h * mask[..., None]).sum(1) / mask.sum(1, keepdims=True) for h in outs]
         return np.stack(pooled, 1), np.stack([h[:, 0] for h in outs], 1)
 
