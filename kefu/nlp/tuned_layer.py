@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kefu.errors import InputError
+from kefu.nlp.features import softmax
 
 NAMES = ("q", "k", "v", "ao", "fi", "fo")
 NORMS = ("aln", "oln")
@@ -88,10 +89,7 @@ class TunedLayer:
         if not len(states):
             return np.zeros((0, len(self.weights["head.b"])), np.float32)
         pooled = np.stack([self._pooled(np.asarray(s[:MAX_TOKENS], np.float32)) for s in states])
-        logits = (pooled @ self.weights["head.w"].T + self.weights["head.b"]) * self.scale
-        logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        return (p / p.sum(1, keepdims=True)).astype(np.float32)
+        return softmax((pooled @ self.weights["head.w"].T + self.weights["head.b"]) * self.scale).astype(np.float32)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         out = {prefix + k.replace(".", "_"): v for k, v in self.weights.items()}
@@ -111,14 +109,8 @@ def _torch():
         import torch
     except ImportError as exc:
         raise InputError("tuning the encoder's last layer needs PyTorch",
-                         hint="pip install 'kefu[bilstm]' (torch==2.13.0, CPU), or train with --no-tune-layer") from exc
+                         hint="pip install 'kefu[bilstm]' (torch==2.13.0, CPU), or train without --tune-layer") from exc
     return torch
-
-
-def torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
 
 
 def fit_tuned_layer(file, states: Sequence[np.ndarray], y: np.ndarray, n_classes: int, *, epochs: int = 3,
