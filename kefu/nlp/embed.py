@@ -138,11 +138,8 @@ class QueryCache:
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
             vectors = self.inner.embed_queries(missing)
-            with self._lock:
-                for t, v in zip(missing, vectors):
-                    self._rows[t] = found[t] = v
-                while len(self._rows) > self.size:
-                    self._rows.popitem(last=False)
+            self._remember(missing, vectors)
+            found.update(zip(missing, vectors))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[t] for t in texts])
@@ -156,13 +153,17 @@ class QueryCache:
         if source is None:
             raise BackendError(f"the {self.name} embedder gives no token states")
         vectors, states = source.embed_queries_with_states(texts, max_tokens)
+        self._remember(texts, vectors)
+        return vectors, states
+
+    def _remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Cache ``vectors`` as the newest rows, dropping the oldest beyond ``size``."""
         with self._lock:
             for t, v in zip(texts, vectors):
                 self._rows[t] = v
                 self._rows.move_to_end(t)
             while len(self._rows) > self.size:
                 self._rows.popitem(last=False)
-        return vectors, states
 
 
 class HashEmbedder:
