@@ -457,7 +457,10 @@ def _ner(text: str) -> list[Entity]:
     # spaCy reads the non-Chinese stretches on their own: Chinese context confuses the English model.
     segments = [m for m in _NON_CJK.finditer(text) if pii._LATIN_RUN.search(m.group())]
     if segments:
-        for m, doc in zip(segments, pii._spacy().pipe(m.group() for m in segments)):
+        nlp = pii._spacy()
+        # One stretch (most messages): a plain call skips pipe()'s batching, ~0.5-2 ms less per message.
+        docs = [nlp(segments[0].group())] if len(segments) == 1 else nlp.pipe(m.group() for m in segments)
+        for m, doc in zip(segments, docs):
             for ent in doc.ents:
                 kind = _NER_TYPES_EN.get(ent.label_)
                 if kind and len(ent.text) > 1 and not (kind == "PER" and any(c.isdigit() for c in ent.text)):
