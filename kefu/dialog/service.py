@@ -16,6 +16,7 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,9 @@ MAX_REMEMBERED_TURNS = 12
 IDEMPOTENCY_KEYS_KEPT = 50  # per conversation: retries come seconds after the first attempt
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 LOCKS = 256
+FIRST_ATTEMPT_SECONDS = 30.0  # a retry waits this long (from the first attempt) for it to finish its turn
+FIRST_ATTEMPT_POLL = 0.2
+UNFINISHED_KEPT = 1000
 
 
 @dataclass
@@ -94,6 +98,8 @@ class ChatService:
         self._locks = [threading.Lock() for _ in range(LOCKS)]
         self._guard = threading.Lock()
         self._watchers: list = []
+        # (tenant, conversation, idempotency key) of turns that failed here after storing the message
+        self._unfinished: dict[tuple[str, str, str], None] = {}
 
     # -- helpers ----------------------------------------------------------------------------
     def nlu(self, tenant: str):
@@ -150,8 +156,10 @@ class ChatService:
     def post(self, tenant: str, conv_id: str, text: str, idempotency_key: str | None = None) -> Turn:
         """A customer message: store it, then answer, hand off, or wait for the agent.
 
-        With ``idempotency_key`` (the HTTP ``Idempotency-Key`` header), a retry of a message whose
-        first attempt was stored returns that first turn instead of storing the message twice.
+        With ``idempotency_key`` (the HTTP ``Idempotency-Key`` header) the message is stored once per
+        conversation, also when retries reach several replicas at the same time (the chat store's
+        ``add_message_once``): a retry returns the first attempt's turn, waiting for it while another
+        replica is still answering, or answers the stored message itself when the first attempt failed.
         """
         text = self._clean(text)
         key = _check_idempotency_key(idempotency_key)
@@ -159,27 +167,64 @@ class ChatService:
             conv = self.get(tenant, conv_id)
             if key and key in conv.state.get("idempotency", {}):
                 return self._replay(conv, key, text)
-            turn = self._take_turn(tenant, conv, text)
-            if key:
-                seen = conv.state.setdefault("idempotency", {})
-                seen[key] = {"text": hashlib.sha256(text.encode()).hexdigest()[:16], "customer": turn.customer.id,
-                             "replies": [m.id for m in turn.replies],
-                             "handoff": turn.handoff.to_dict() if turn.handoff else None}
-                for old in list(seen)[:-IDEMPOTENCY_KEYS_KEPT]:
-                    del seen[old]
-            self.chats.update_conversation(conv)
+            nlu = self.nlu(tenant).analyze(text)
+            customer = self._customer_message(conv, text, nlu)
+            if key is None:
+                customer = self.chats.add_message(customer)
+            else:
+                customer, created = self.chats.add_message_once(customer, key)
+                if not created:  # an earlier attempt stored it
+                    conv = self._await_first_attempt(conv, key, customer, text)
+                    if key in conv.state.get("idempotency", {}):
+                        return self._replay(conv, key, text)
+            try:
+                turn = self._take_turn(tenant, conv, customer, nlu)
+                if key:
+                    seen = conv.state.setdefault("idempotency", {})
+                    seen[key] = {"text": _text_hash(text), "customer": customer.id,
+                                 "replies": [m.id for m in turn.replies],
+                                 "handoff": turn.handoff.to_dict() if turn.handoff else None}
+                    for old in list(seen)[:-IDEMPOTENCY_KEYS_KEPT]:
+                        del seen[old]
+                self.chats.update_conversation(conv)
+            except BaseException:
+                if key:  # a retry answers the stored message at once instead of waiting for this attempt
+                    with self._guard:
+                        self._unfinished[(tenant, conv.id, key)] = None
+                        while len(self._unfinished) > UNFINISHED_KEPT:
+                            self._unfinished.pop(next(iter(self._unfinished)))
+                raise
             self._changed(conv.id)
             return turn
 
-    def _take_turn(self, tenant: str, conv: Conversation, text: str) -> Turn:
-        nlu = self.nlu(tenant).analyze(text)
+    def _customer_message(self, conv: Conversation, text: str, nlu) -> Message:
+        """The customer's message with its NLU signals (not stored yet)."""
         signals = nlu.to_dict()
         lang = signals["language"] if signals["language"] in ("zh", "en") else (conv.lang or "en")
-        conv.lang = conv.lang or lang
-        customer = self.chats.add_message(Message(tenant, conv.id, "customer", text, {
+        return Message(conv.tenant, conv.id, "customer", text, {
             "intent": signals["intent"], "confidence": signals["confidence"],
             "sentiment": signals["sentiment"], "emotion": signals["emotion"],
-            "entities": signals["entities"], "language": lang}))
+            "entities": signals["entities"], "language": lang})
+
+    def _await_first_attempt(self, conv: Conversation, key: str, stored: Message, text: str) -> Conversation:
+        """The conversation once the attempt that stored ``stored`` under ``key`` has recorded its turn,
+        or as it is when that attempt failed here or is older than ``FIRST_ATTEMPT_SECONDS``."""
+        if stored.text != text:
+            raise _key_reused(key)
+        age = (datetime.now(UTC) - datetime.fromisoformat(stored.created_at)).total_seconds()
+        deadline = time.monotonic() + FIRST_ATTEMPT_SECONDS - age
+        while ((conv.tenant, conv.id, key) not in self._unfinished and time.monotonic() < deadline
+               and key not in conv.state.get("idempotency", {})):
+            time.sleep(FIRST_ATTEMPT_POLL)
+            conv = self.get(conv.tenant, conv.id)
+        with self._guard:
+            self._unfinished.pop((conv.tenant, conv.id, key), None)
+        return conv
+
+    def _take_turn(self, tenant: str, conv: Conversation, customer: Message, nlu) -> Turn:
+        signals = nlu.to_dict()
+        text, lang = customer.text, customer.meta["language"]
+        conv.lang = conv.lang or lang
         trend = self._remember(conv, nlu.sentiment, signals["entities"])
         turn = Turn(conv, customer)
         if conv.status == "resolved":
@@ -209,9 +254,8 @@ class ChatService:
     def _replay(self, conv: Conversation, key: str, text: str) -> Turn:
         """The turn first stored under ``key`` (a client retrying after a lost response)."""
         seen = conv.state["idempotency"][key]
-        if seen["text"] != hashlib.sha256(text.encode()).hexdigest()[:16]:
-            raise ConflictError(f"Idempotency-Key {key!r} was already used for a different message in this "
-                                "conversation", hint="use a new key for each new message")
+        if seen["text"] != _text_hash(text):
+            raise _key_reused(key)
         ids = {seen["customer"], *seen["replies"]}
         stored = {m.id: m for m in self.chats.list_messages(conv.tenant, conv.id, after=seen["customer"] - 1)
                   if m.id in ids}
@@ -465,6 +509,15 @@ def _has_name(fields: dict) -> bool:
 
 def _sentiments(state: dict) -> list[Sentiment]:
     return [Sentiment(label, score, emotion, conf) for label, score, emotion, conf in state.get("sentiments", [])]
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _key_reused(key: str) -> ConflictError:
+    return ConflictError(f"Idempotency-Key {key!r} was already used for a different message in this "
+                         "conversation", hint="use a new key for each new message")
 
 
 def _check_idempotency_key(key: str | None) -> str | None:

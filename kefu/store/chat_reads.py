@@ -81,6 +81,14 @@ class ChatReads:
             raise NotFoundError(f"message {message_id} not found")
         return message(rows[0])
 
+    def _keyed_message(self, tenant: str, conv_id: str, key: str) -> Message:
+        """The conversation's message stored under idempotency ``key`` (see ``add_message_once``)."""
+        rows = self._all(f"SELECT {MSG_COLS} FROM messages WHERE tenant = ? AND conversation_id = ? "
+                         "AND idempotency_key = ?", (tenant, conv_id, key))
+        if not rows:
+            raise NotFoundError(f"no message with idempotency key {key!r} in conversation {conv_id!r}")
+        return message(rows[0])
+
     def get_agent(self, tenant: str, username: str) -> Agent | None:
         rows = self._all(f"SELECT {_AGENT_COLS} FROM agents WHERE tenant = ? AND username = ?", (tenant, username))
         return Agent(*rows[0]) if rows else None

@@ -93,6 +93,13 @@ class ChatStore(Protocol):
     def add_message(self, msg: Message) -> Message:
         """Stores ``msg`` and returns it with ``id`` (increasing within the store) and ``created_at``."""
 
+    def add_message_once(self, msg: Message, key: str) -> tuple[Message, bool]:
+        """Stores ``msg`` under the client's idempotency ``key`` unless the conversation already has a
+        message with that key: ``(stored message, True)``, or ``(the earlier message, False)``.
+
+        Atomic in the database, so two replicas handling the same retry store it once.
+        """
+
     def list_messages(self, tenant: str, conv_id: str, after: int = 0,
                       limit: int = 500) -> list[Message]: ...
 

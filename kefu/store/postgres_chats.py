@@ -90,6 +90,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (tenant, name)
     );
     """,
+    """
+    ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX messages_idempotency ON messages (tenant, conversation_id, idempotency_key);
+    """,
 )
 
 
@@ -168,17 +172,30 @@ class PostgresChatStore(ChatReads):
         return n
 
     def add_message(self, msg: Message) -> Message:
+        self._insert_message(msg, None)
+        return msg
+
+    def add_message_once(self, msg: Message, key: str) -> tuple[Message, bool]:
+        if self._insert_message(msg, key):
+            return msg, True
+        return self._keyed_message(msg.tenant, msg.conversation_id, key), False  # committed before we tried
+
+    def _insert_message(self, msg: Message, key: str | None) -> bool:
+        """Insert ``msg`` (setting ``id``/``created_at``); False when ``key`` is already taken."""
         if msg.role not in ROLES:
             raise InputError(f"message role {msg.role!r} is not one of {', '.join(ROLES)}")
         msg.created_at = now_iso()
         rows, _ = self._run(
-            "INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            "INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at, idempotency_key) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, conversation_id, idempotency_key) "
+            "DO NOTHING RETURNING id",
             (msg.tenant, msg.conversation_id, msg.role, msg.text, json.dumps(msg.meta, ensure_ascii=False),
-             msg.created_at), what="add_message", lock=_lock_key("conversation", msg.tenant, msg.conversation_id),
+             msg.created_at, key), what="add_message", lock=_lock_key("conversation", msg.tenant, msg.conversation_id),
             notify=(msg.tenant, msg.conversation_id))
+        if not rows:
+            return False
         msg.id = rows[0][0]
-        return msg
+        return True
 
     def set_feedback(self, tenant: str, message_id: int, rating: int) -> None:
         _, count = self._run("UPDATE messages SET feedback = %s WHERE tenant = %s AND id = %s",

@@ -76,8 +76,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (tenant, name)
     );
     """,
+    """
+    ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX messages_idempotency ON messages (tenant, conversation_id, idempotency_key);
+    """,
 )
-
 
 
 class SQLiteChatStore(ChatReads):
@@ -140,16 +143,29 @@ class SQLiteChatStore(ChatReads):
 
     # -- messages ---------------------------------------------------------------------------
     def add_message(self, msg: Message) -> Message:
+        self._insert_message(msg, None)
+        return msg
+
+    def add_message_once(self, msg: Message, key: str) -> tuple[Message, bool]:
+        with self._lock:  # the insert and the read of an earlier message see the same state
+            if self._insert_message(msg, key):
+                return msg, True
+            return self._keyed_message(msg.tenant, msg.conversation_id, key), False
+
+    def _insert_message(self, msg: Message, key: str | None) -> bool:
+        """Insert ``msg`` (setting ``id``/``created_at``); False when ``key`` is already taken."""
         if msg.role not in ROLES:
             raise InputError(f"message role {msg.role!r} is not one of {', '.join(ROLES)}")
         msg.created_at = now_iso()
         cur = self._run(
-            "INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at, idempotency_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, conversation_id, idempotency_key) DO NOTHING",
             (msg.tenant, msg.conversation_id, msg.role, msg.text,
-             json.dumps(msg.meta, ensure_ascii=False), msg.created_at))
+             json.dumps(msg.meta, ensure_ascii=False), msg.created_at, key))
+        if cur.rowcount == 0:
+            return False
         msg.id = cur.lastrowid
-        return msg
+        return True
 
     def set_feedback(self, tenant: str, message_id: int, rating: int) -> None:
         cur = self._run("UPDATE messages SET feedback = ? WHERE tenant = ? AND id = ?",

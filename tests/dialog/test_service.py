@@ -314,3 +314,90 @@ def test_idempotent_handoff_replays_the_decision(service):
     again = service.post("acme", conv.id, "I want to talk to a human agent now", idempotency_key="k1")
     assert again.handoff == first.handoff and [m.id for m in again.replies] == [m.id for m in first.replies]
     assert len([m for m in service.history("acme", conv.id) if m.role == "customer"]) == 1
+
+
+def _replica(service, tmp_path):
+    """A second ChatService on the same chats file, as another server process would have."""
+    chats = SQLiteChatStore(tmp_path / "chats.db")
+    other = ChatService(service.engine, chats)
+    other._nlu = service._nlu
+    return other, chats
+
+
+def _customers(service, conv_id):
+    return [m for m in service.history("acme", conv_id) if m.role == "customer"]
+
+
+def test_retry_on_another_replica_waits_for_the_first_attempt_and_stores_once(service, tmp_path):
+    import threading
+    import time
+
+    other, chats = _replica(service, tmp_path)
+    conv = service.start("acme", lang="en")
+    answering = threading.Event()
+    slow = service._answer
+
+    def slow_answer(*args, **kwargs):
+        answering.set()
+        time.sleep(1.0)  # the first replica is still answering when the retry arrives at the second
+        return slow(*args, **kwargs)
+
+    service._answer = slow_answer
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(
+        service.post("acme", conv.id, "How do I return an item?", idempotency_key="w-race")))
+    worker.start()
+    assert answering.wait(30)
+    again = other.post("acme", conv.id, "How do I return an item?", idempotency_key="w-race")
+    worker.join()
+    chats.close()
+    assert again.customer.id == first[0].customer.id and again.replies
+    assert [m.id for m in again.replies] == [m.id for m in first[0].replies]
+    assert len(_customers(service, conv.id)) == 1
+    assert len([m for m in service.history("acme", conv.id) if m.role == "bot"]) == 1
+
+
+def test_retry_after_a_failed_first_attempt_answers_the_stored_message_at_once(service):
+    import time
+
+    from kefu.errors import BackendError
+
+    conv = service.start("acme", lang="en")
+    real = service._answer
+
+    def broken(*args, **kwargs):
+        raise BackendError("the model server is down")
+
+    service._answer = broken
+    with pytest.raises(BackendError):
+        service.post("acme", conv.id, "How do I return an item?", idempotency_key="w-fail")
+    assert len(_customers(service, conv.id)) == 1  # stored before the failure
+    service._answer = real
+    started = time.monotonic()
+    turn = service.post("acme", conv.id, "How do I return an item?", idempotency_key="w-fail")
+    assert time.monotonic() - started < 10  # not the 30 s wait for another replica
+    assert bot(turn).text and len(_customers(service, conv.id)) == 1
+    # Now recorded: a further retry replays this turn.
+    assert [m.id for m in service.post("acme", conv.id, "How do I return an item?",
+                                       idempotency_key="w-fail").replies] == [m.id for m in turn.replies]
+
+
+def test_retry_after_a_replica_died_mid_turn_answers_the_stored_message(service, tmp_path, monkeypatch):
+    from kefu.dialog import service as service_mod
+    from kefu.errors import ConflictError
+    from kefu.store.chats import Message
+
+    monkeypatch.setattr(service_mod, "FIRST_ATTEMPT_SECONDS", 0.5)
+    conv = service.start("acme", lang="en")
+    # What a replica killed between storing the message and answering it leaves behind.
+    service.chats.add_message_once(Message("acme", conv.id, "customer", "How do I return an item?",
+                                           {"language": "en"}), "w-dead")
+    other, chats = _replica(service, tmp_path)
+    try:
+        with pytest.raises(ConflictError, match="already used for a different message"):
+            other.post("acme", conv.id, "Where is my parcel?", idempotency_key="w-dead")
+        turn = other.post("acme", conv.id, "How do I return an item?", idempotency_key="w-dead")
+    finally:
+        chats.close()
+    assert bot(turn).text and len(_customers(service, conv.id)) == 1
+    assert service.get("acme", conv.id).state["idempotency"]["w-dead"]["customer"] == turn.customer.id

@@ -152,3 +152,49 @@ class ChatStoreConformance:
         for t in threads:
             t.join()
         assert len(chats.list_messages("acme", "c1")) == 80
+
+    def test_add_message_once_stores_each_key_once_per_conversation(self, chats):
+        for cid, tenant in [("c1", "acme"), ("c2", "acme"), ("c1", "other")]:
+            chats.create_conversation(conv(cid, tenant))
+        first, created = chats.add_message_once(Message("acme", "c1", "customer", "where is my parcel?", {"n": 1}),
+                                                "w-1")
+        assert created and first.id is not None and first.created_at
+        again, created = chats.add_message_once(Message("acme", "c1", "customer", "another text", {"n": 2}), "w-1")
+        assert not created and (again.id, again.text, again.meta) == (first.id, "where is my parcel?", {"n": 1})
+        assert chats.add_message_once(Message("acme", "c1", "customer", "x"), "w-2")[1]
+        # The same key in another conversation, or another tenant's conversation with the same id, is new.
+        assert chats.add_message_once(Message("acme", "c2", "customer", "x"), "w-1")[1]
+        assert chats.add_message_once(Message("other", "c1", "customer", "x"), "w-1")[1]
+        # Messages without a key never collide.
+        chats.add_message(Message("acme", "c1", "bot", "a"))
+        chats.add_message(Message("acme", "c1", "bot", "a"))
+        assert [m.text for m in chats.list_messages("acme", "c1")] == ["where is my parcel?", "x", "a", "a"]
+        with pytest.raises(InputError):
+            chats.add_message_once(Message("acme", "c1", "robot", "hi"), "w-3")
+
+    @pytest.mark.parametrize("key", ["k' OR '1'='1", "'; DROP TABLE messages; --", "%"])
+    def test_add_message_once_hostile_keys_are_plain_values(self, chats, key):
+        chats.create_conversation(conv())
+        assert chats.add_message_once(Message("acme", "c1", "customer", "a"), key)[1]
+        assert not chats.add_message_once(Message("acme", "c1", "customer", "a"), key)[1]
+        assert chats.add_message_once(Message("acme", "c1", "customer", "b"), "other")[1]
+        assert len(chats.list_messages("acme", "c1")) == 2
+
+    def test_concurrent_retries_with_one_key_store_one_message(self, chats):
+        chats.create_conversation(conv())
+        results: list[tuple[int, bool]] = []
+        start = threading.Barrier(6)
+
+        def retry():
+            start.wait()
+            msg, created = chats.add_message_once(Message("acme", "c1", "customer", "refund please"), "retry-1")
+            results.append((msg.id, created))
+
+        threads = [threading.Thread(target=retry) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(created for _, created in results) == [False] * 5 + [True]
+        assert len({mid for mid, _ in results}) == 1
+        assert len(chats.list_messages("acme", "c1")) == 1

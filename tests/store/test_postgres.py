@@ -23,6 +23,7 @@ from kefu.store.base import Document, Filters  # noqa: E402
 from kefu.store.chats import Agent, ApiKey, Conversation, Message  # noqa: E402
 from kefu.store.migrate import migrate  # noqa: E402
 from kefu.store.postgres import MIGRATIONS, PostgresStore, tsvector_literal  # noqa: E402
+from kefu.store.postgres_chats import MIGRATIONS as CHAT_MIGRATIONS  # noqa: E402
 from kefu.store.postgres_chats import PostgresChatStore  # noqa: E402
 from kefu.store.sqlite import SQLiteStore  # noqa: E402
 from kefu.store.sqlite_chats import SQLiteChatStore  # noqa: E402
@@ -140,9 +141,31 @@ def test_schema_version_and_reopen_keep_data(bare_database):
         versions = dict(conn.execute("SELECT component, version FROM schema_version").fetchall())
         indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'chunks'")}
         ext = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
-    assert versions == {"store": len(MIGRATIONS), "chats": 1}
+    assert versions == {"store": len(MIGRATIONS), "chats": len(CHAT_MIGRATIONS)}
     assert "chunks_embedding_hnsw_8" in indexes and "chunks_tsv" in indexes
     assert ext is not None
+
+
+def test_chat_tables_from_before_idempotency_keys_are_migrated_in_place(bare_database):
+    from kefu.store.postgres import Pool, migrate_schema
+
+    pool = Pool(bare_database, 1)
+    try:
+        assert migrate_schema(pool, "chats", CHAT_MIGRATIONS[:1]) == 1  # the schema before add_message_once
+    finally:
+        pool.close()
+    with psycopg.connect(bare_database) as conn:
+        conn.execute("INSERT INTO conversations (tenant, id, status, lang, channel, created_at, updated_at) "
+                     "VALUES ('acme', 'c1', 'bot', 'en', 'web', 'x', 'x')")
+        conn.execute("INSERT INTO messages (tenant, conversation_id, role, text, meta, created_at) "
+                     "VALUES ('acme', 'c1', 'customer', 'old message', '{}', 'x')")
+    chats = PostgresChatStore(bare_database)
+    try:
+        assert [m.text for m in chats.list_messages("acme", "c1")] == ["old message"]
+        assert chats.add_message_once(Message("acme", "c1", "customer", "new"), "k")[1]
+        assert not chats.add_message_once(Message("acme", "c1", "customer", "new"), "k")[1]
+    finally:
+        chats.close()
 
 
 def test_vector_search_uses_the_hnsw_index(database):
