@@ -132,6 +132,7 @@ def test_replica_kill_and_database_restart_lose_no_acknowledged_message(pg, tmp_
             for url in urls:
                 r = http.post(f"{url}/v1/conversations", headers={"X-Kefu-Key": widget}, json={})
                 assert r.status_code == 201, r.text
+        _same_key_retries_on_both_replicas_store_once(urls, widget)
     finally:
         stop.set()
         for replica in replicas:
@@ -147,6 +148,34 @@ def test_replica_kill_and_database_restart_lose_no_acknowledged_message(pg, tmp_
     assert sum(c.failures for c in clients) > 0  # the faults were felt (and recovered from)
     print(f"\n{len(acknowledged)} messages acknowledged, {sum(stored.values())} stored, "
           f"{sum(c.failures for c in clients)} failed attempts retried")
+
+
+def _same_key_retries_on_both_replicas_store_once(urls: list[str], widget: str) -> None:
+    """A client retrying one message with one Idempotency-Key on both replicas at once: stored once."""
+    headers = {"X-Kefu-Key": widget}
+    with httpx.Client(timeout=60) as http:
+        conv = http.post(f"{urls[0]}/v1/conversations", headers=headers, json={"lang": "en"}).json()
+    conv_id = conv["conversation"]["id"]
+    start = threading.Barrier(6)
+    answers: list[httpx.Response] = []
+
+    def retry(url: str) -> None:
+        with httpx.Client(timeout=60) as http:
+            start.wait()
+            answers.append(http.post(f"{url}/v1/conversations/{conv_id}/messages", json={"text": "refund status"},
+                                     headers={**headers, "Idempotency-Key": "same-key-both-replicas"}))
+
+    threads = [threading.Thread(target=retry, args=(urls[i % 2],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert [r.status_code for r in answers] == [200] * 6, [r.text[:200] for r in answers]
+    assert len({r.json()["message"]["id"] for r in answers}) == 1
+    assert len({tuple(m["id"] for m in r.json()["replies"]) for r in answers}) == 1
+    with httpx.Client(timeout=10) as http:
+        history = http.get(f"{urls[1]}/v1/conversations/{conv_id}/messages", headers=headers).json()["messages"]
+    assert [m["role"] for m in history].count("customer") == 1
 
 
 def _wait_for(condition, seconds: float, what: str) -> None:
