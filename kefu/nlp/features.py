@@ -70,10 +70,8 @@ class CharTfidf:
         return self
 
     def transform(self, texts: Iterable[str]) -> sparse.csr_matrix:
-        rows, cols, vals = [], [], []
-        n_rows = 0
-        for r, text in enumerate(texts):
-            n_rows = r + 1
+        indptr, cols, vals = [0], [], []
+        for text in texts:
             grams = char_ngrams(text, self.ngram)
             idx, w = [], []
             for gram, count in grams.items():
@@ -81,17 +79,16 @@ class CharTfidf:
                 if j is not None:
                     idx.append(j)
                     w.append((1.0 + math.log(count)) * float(self.idf[j]))
-            if not idx:
-                continue
-            w_arr = np.asarray(w, dtype=np.float32)
-            w_arr /= float(np.linalg.norm(w_arr)) or 1.0
-            rows.extend([r] * len(idx))
-            cols.extend(idx)
-            vals.extend(w_arr.tolist())
+            if idx:
+                w_arr = np.asarray(w, dtype=np.float32)
+                w_arr /= float(np.linalg.norm(w_arr)) or 1.0
+                cols.extend(idx)
+                vals.extend(w_arr.tolist())
+            indptr.append(len(cols))
+        # Built from (data, indices, indptr): no COO conversion, which cost ~0.5 ms per message.
         return sparse.csr_matrix(
-            (np.asarray(vals, dtype=np.float32), (rows, cols)),
-            shape=(n_rows, len(self.vocab)),
-            dtype=np.float32,
+            (np.asarray(vals, dtype=np.float32), np.asarray(cols, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
+            shape=(len(indptr) - 1, len(self.vocab)),
         )
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
