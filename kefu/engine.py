@@ -61,8 +61,9 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return QueryCache(load_embedder(self.config.embedder, self.config.embed_threads,
-                                         self.config.embed_workers, self.config.embed_engine))
+        c = self.config
+        return QueryCache(load_embedder(c.embedder, c.embed_threads, c.embed_workers, c.embed_engine,
+                                        c.embed_query_threads))
 
     @cached_property
     def retriever(self) -> Retriever:

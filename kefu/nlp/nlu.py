@@ -87,7 +87,8 @@ class NLU:
         if embedder is None:
             from kefu.nlp.embed import load_embedder
 
-            embedder = load_embedder(config.embedder, engine=getattr(config, "embed_engine", None))
+            embedder = load_embedder(config.embedder, engine=getattr(config, "embed_engine", None),
+                                     query_threads=getattr(config, "embed_query_threads", None))
         try:
             model = intent_mod.load_intent_model(intent_mod.intent_dir(config.home, tenant))
         except NotFoundError:

