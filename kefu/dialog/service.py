@@ -211,7 +211,10 @@ class ChatService:
         or as it is when that attempt failed here or is older than ``FIRST_ATTEMPT_SECONDS``."""
         if stored.text != text:
             raise _key_reused(key)
-        age = (datetime.now(UTC) - datetime.fromisoformat(stored.created_at)).total_seconds()
+        try:
+            age = (datetime.now(UTC) - datetime.fromisoformat(stored.created_at)).total_seconds()
+        except (TypeError, ValueError):  # a timestamp kefu did not write (an imported row): do not wait
+            age = FIRST_ATTEMPT_SECONDS
         deadline = time.monotonic() + FIRST_ATTEMPT_SECONDS - age
         while ((conv.tenant, conv.id, key) not in self._unfinished and time.monotonic() < deadline
                and key not in conv.state.get("idempotency", {})):
