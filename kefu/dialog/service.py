@@ -168,34 +168,38 @@ class ChatService:
             if key and key in conv.state.get("idempotency", {}):
                 return self._replay(conv, key, text)
             nlu = self.nlu(tenant).analyze(text)
-            customer = self._customer_message(conv, text, nlu)
-            if key is None:
-                customer = self.chats.add_message(customer)
-            else:
-                customer, created = self.chats.add_message_once(customer, key)
-                if not created:  # an earlier attempt stored it
-                    conv = self._await_first_attempt(conv, key, customer, text)
-                    if key in conv.state.get("idempotency", {}):
-                        return self._replay(conv, key, text)
+            conv, customer = self._store_customer(conv, self._customer_message(conv, text, nlu), key)
+            if customer is None:  # another attempt stored the message and has answered it meanwhile
+                return self._replay(conv, key, text)
             try:
                 turn = self._take_turn(tenant, conv, customer, nlu)
                 if key:
-                    seen = conv.state.setdefault("idempotency", {})
-                    seen[key] = {"text": _text_hash(text), "customer": customer.id,
-                                 "replies": [m.id for m in turn.replies],
-                                 "handoff": turn.handoff.to_dict() if turn.handoff else None}
-                    for old in list(seen)[:-IDEMPOTENCY_KEYS_KEPT]:
-                        del seen[old]
+                    _remember_key(conv, key, text, turn)
                 self.chats.update_conversation(conv)
             except BaseException:
                 if key:  # a retry answers the stored message at once instead of waiting for this attempt
-                    with self._guard:
-                        self._unfinished[(tenant, conv.id, key)] = None
-                        while len(self._unfinished) > UNFINISHED_KEPT:
-                            self._unfinished.pop(next(iter(self._unfinished)))
+                    self._mark_unfinished(tenant, conv.id, key)
                 raise
             self._changed(conv.id)
             return turn
+
+    def _store_customer(self, conv: Conversation, msg: Message, key: str | None) -> tuple[Conversation, Message | None]:
+        """Store the customer's message (once per idempotency ``key``). ``(conversation, stored message)``,
+        or ``(conversation, None)`` when an earlier attempt stored it and recorded its turn."""
+        if key is None:
+            return conv, self.chats.add_message(msg)
+        stored, created = self.chats.add_message_once(msg, key)
+        if not created:
+            conv = self._await_first_attempt(conv, key, stored, msg.text)
+            if key in conv.state.get("idempotency", {}):
+                return conv, None
+        return conv, stored
+
+    def _mark_unfinished(self, tenant: str, conv_id: str, key: str) -> None:
+        with self._guard:
+            self._unfinished[(tenant, conv_id, key)] = None
+            while len(self._unfinished) > UNFINISHED_KEPT:
+                self._unfinished.pop(next(iter(self._unfinished)))
 
     def _customer_message(self, conv: Conversation, text: str, nlu) -> Message:
         """The customer's message with its NLU signals (not stored yet)."""
@@ -512,6 +516,15 @@ def _has_name(fields: dict) -> bool:
 
 def _sentiments(state: dict) -> list[Sentiment]:
     return [Sentiment(label, score, emotion, conf) for label, score, emotion, conf in state.get("sentiments", [])]
+
+
+def _remember_key(conv: Conversation, key: str, text: str, turn: Turn) -> None:
+    """Record the turn answered under idempotency ``key`` in the conversation (the last few keys)."""
+    seen = conv.state.setdefault("idempotency", {})
+    seen[key] = {"text": _text_hash(text), "customer": turn.customer.id, "replies": [m.id for m in turn.replies],
+                 "handoff": turn.handoff.to_dict() if turn.handoff else None}
+    for old in list(seen)[:-IDEMPOTENCY_KEYS_KEPT]:
+        del seen[old]
 
 
 def _text_hash(text: str) -> str:
