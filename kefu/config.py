@@ -39,7 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
             "core)", minimum=1, maximum=64),
     Setting("embed_query_threads", 2, "Threads for embedding a few texts at once (a chat message, a search "
             "query) on the onnx engine while the load average leaves that many cores spare (else "
-            "embed_threads); at most the machine's cores", minimum=1, maximum=64),
+            "embed_threads); at most the machine's cores. 1 suits a server with steady concurrent traffic",
+            minimum=1, maximum=64),
     Setting("embed_workers", 2, "Batches (ingest) are embedded by this many calls side by side, each "
             "on embed_threads threads; set it to the cores ingest may use", minimum=1, maximum=64),
     Setting("kg_expand_queries", True, "Add the knowledge graph's other names for the entities a question names "
