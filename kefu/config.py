@@ -38,8 +38,9 @@ SETTINGS: tuple[Setting, ...] = (
             "engine steady on a busy 2-core machine (its 2-thread pool stalls when another process holds a "
             "core)", minimum=1, maximum=64),
     Setting("embed_query_threads", 2, "Threads for embedding a few texts at once (a chat message, a search "
-            "query) on the onnx engine while the load average leaves that many cores spare (else "
-            "embed_threads); at most the machine's cores. 1 suits a server with steady concurrent traffic",
+            "query) on the onnx engine while no other embedding runs in the process and the load average "
+            "leaves the extra cores spare (else embed_threads); at most the machine's cores. 1 suits a server "
+            "with steady concurrent traffic",
             minimum=1, maximum=64),
     Setting("embed_workers", 2, "Batches (ingest) are embedded by this many calls side by side, each "
             "on embed_threads threads; set it to the cores ingest may use", minimum=1, maximum=64),
