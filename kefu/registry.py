@@ -29,6 +29,7 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "tts.espeak": "kefu.voice.tts:EspeakTTS",
     "tts.http": "kefu.voice.tts:HttpTTS",
     "tts.fastspeech2": "kefu.voice.tts_fastspeech2:FastSpeech2TTS",
+    "tts.kokoro": "kefu.voice.tts_kokoro:KokoroTTS",
     "asr.whisper": "kefu.voice.asr:WhisperASR",
     "asr.http": "kefu.voice.asr:HttpASR",
 }

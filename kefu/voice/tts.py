@@ -9,13 +9,17 @@ script, synthesises each part with the backend for its language and joins the pa
 """
 from __future__ import annotations
 
+import inspect
 import io
+import os
 import re
 import shutil
 import subprocess
 import threading
 import wave
+from collections import OrderedDict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -156,16 +160,54 @@ class HttpTTS:
         return audio
 
 
-class Speaker:
-    """Bilingual speech from per-language backends: ``backends["zh"]``, ``backends["en"]``."""
+class SpeechCache:
+    """The audio of short texts spoken before (greetings, queue and handoff messages, the first clause of
+    frequent answers), least recently used first out, bounded by the seconds of audio held."""
 
-    def __init__(self, backends: dict[str, TTS], rate: int = OUTPUT_RATE, pause_s: float = 0.08) -> None:
+    MAX_CHARS = 60
+
+    def __init__(self, max_seconds: float) -> None:
+        self.max_seconds = max_seconds
+        self.seconds = 0.0
+        self._items: OrderedDict[tuple, Audio] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Audio | None:
+        with self._lock:
+            audio = self._items.get(key)
+            if audio is not None:
+                self._items.move_to_end(key)
+            return audio
+
+    def put(self, key: tuple, audio: Audio) -> None:
+        if audio.seconds > self.max_seconds:
+            return
+        audio.samples.setflags(write=False)  # shared by every later caller: nobody may change it in place
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = audio
+            self.seconds += audio.seconds
+            while self.seconds > self.max_seconds:
+                _, old = self._items.popitem(last=False)
+                self.seconds -= old.seconds
+
+
+class Speaker:
+    """Bilingual speech from per-language backends: ``backends["zh"]``, ``backends["en"]``.
+
+    ``cache_seconds``: how much audio of short texts (≤ 60 characters) to keep and replay instead of
+    synthesising again (0: none)."""
+
+    def __init__(self, backends: dict[str, TTS], rate: int = OUTPUT_RATE, pause_s: float = 0.08,
+                 cache_seconds: float = 0.0) -> None:
         for lang in ("zh", "en"):
             if lang not in backends:
                 raise ConfigError(f"no TTS backend for {lang}")
         self.backends = backends
         self.rate = rate
         self.pause = np.zeros(int(rate * pause_s), np.float32)
+        self.cache = SpeechCache(cache_seconds) if cache_seconds > 0 else None
 
     def parts(self, text: str, lang: str | None = None) -> list[tuple[str, str]]:
         """``[(lang, speakable text), …]`` in order: numbers and ids written out, scripts split."""
@@ -192,6 +234,16 @@ class Speaker:
 
     def speak(self, text: str, lang: str | None = None, rate: float = 1.0) -> Audio:
         """All of ``text`` as one ``Audio`` at ``self.rate`` Hz."""
+        key = (text, lang, rate)
+        cached = self.cache.get(key) if self.cache and len(text or "") <= SpeechCache.MAX_CHARS else None
+        if cached is not None:
+            return cached
+        audio = self._synthesize(text, lang, rate)
+        if self.cache and len(text) <= SpeechCache.MAX_CHARS:
+            self.cache.put(key, audio)
+        return audio
+
+    def _synthesize(self, text: str, lang: str | None, rate: float) -> Audio:
         chunks: list[np.ndarray] = []
         for part_lang, part in self.parts(text, lang):
             audio = self.backends[part_lang].synthesize(part, lang=part_lang, rate=rate)
@@ -211,14 +263,36 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s and s.strip() and re.search(r"\w", s)]
 
 
-def load_tts(name: str, *, url: str = "", timeout: float = 30.0, options: dict[str, Any] | None = None) -> TTS:
-    """The TTS backend registered as ``tts.<name>`` (or a dotted path), built with its settings."""
+_CLAUSE_END = re.compile(r"(?<=[，、：:；;])\s*|(?<=,)\s+")
+
+
+def speech_units(text: str) -> list[str]:
+    """The pieces a call speaks one after another: its sentences, each split after its clauses
+    (``您好，`` | ``请问…？``; ``Hello there,`` | ``how can I help?``), so the caller hears the first words
+    sooner and a barge-in never waits for a long synthesis. The clause's comma stays with its piece
+    (the caller inserts the pause)."""
+    units = []
+    for sentence in split_sentences(text):
+        units += [u.strip() for u in _CLAUSE_END.split(sentence) if u.strip() and re.search(r"\w", u)]
+    return units
+
+
+def load_tts(name: str, *, url: str = "", timeout: float = 30.0, options: dict[str, Any] | None = None,
+             cache_dir: str | Path | None = None, threads: int | None = None) -> TTS:
+    """The TTS backend registered as ``tts.<name>`` (or a dotted path), built with its settings.
+    ``cache_dir`` and ``threads`` go to the backends that take them (Kokoro joins its model into the
+    cache folder; the neural voices run on that many threads)."""
     from kefu.registry import resolve
 
     cls = resolve("tts", name)
     if cls is HttpTTS or name == "http":
         return cls(url, timeout=timeout)
-    return cls(**(options or {}))
+    options = dict(options or {})
+    accepted = inspect.signature(cls).parameters
+    for key, value in (("cache_dir", cache_dir), ("threads", threads)):
+        if value is not None and key in accepted:
+            options.setdefault(key, value)
+    return cls(**options)
 
 
 def speaker_from_config(config) -> Speaker:
@@ -227,9 +301,11 @@ def speaker_from_config(config) -> Speaker:
     backends = {}
     for lang, name in (("en", config.tts_en), ("zh", config.tts_zh)):
         if name not in made:
-            made[name] = load_tts(name, url=config.tts_url, timeout=config.tts_timeout_s)
+            made[name] = load_tts(name, url=config.tts_url, timeout=config.tts_timeout_s,
+                                  cache_dir=config.voice_cache_dir or config.home / "cache",
+                                  threads=max(1, min(config.tts_threads, os.cpu_count() or 1)))
         backend = made[name]
         if lang not in getattr(backend, "languages", ("zh", "en")):
             raise ConfigError(f"TTS backend {name!r} (setting tts_{lang}) does not speak {lang}")
         backends[lang] = backend
-    return Speaker(backends)
+    return Speaker(backends, cache_seconds=config.tts_cache_seconds)

