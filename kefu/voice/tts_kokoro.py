@@ -89,17 +89,21 @@ def syllable_ipa(syllable: str) -> str:
     return ipa.replace("\u032f", "")  # the non-syllabic mark of diphthongs is not in Kokoro's table
 
 
+_DIGITS = {"ling2", "yi1", "yao1", "er4", "liang3", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"}
+
+
 def yi_bu_sandhi(syllables: list[str]) -> list[str]:
     """一 (yi1) and 不 (bu4) before another syllable: second tone before a fourth tone, 一 fourth before
-    the others. (一 as a number, 第一 or 一 at the end, keeps its first tone: only the following syllable
-    is looked at, so 十一月 is said yi4 — a known simplification.)"""
+    the others (一样 yi2, 一天 yi4, 不对 bu2). 一 keeps its first tone as an ordinal or digit: after 第 or 十
+    (第一天, 十一月) and before another digit (一二三)."""
     out = list(syllables)
     for i in range(len(syllables) - 1):
-        nxt = syllables[i + 1][-1:]
-        if syllables[i] == "bu4" and nxt == "4":
+        nxt = syllables[i + 1]
+        if syllables[i] == "bu4" and nxt.endswith("4"):
             out[i] = "bu2"
-        elif syllables[i] == "yi1" and nxt in "1234" and nxt:
-            out[i] = "yi2" if nxt == "4" else "yi4"
+        elif syllables[i] == "yi1" and nxt[-1:] in ("1", "2", "3", "4") and nxt not in _DIGITS \
+                and (i == 0 or syllables[i - 1] not in ("di4", "shi2")):
+            out[i] = "yi2" if nxt.endswith("4") else "yi4"
     return out
 
 

@@ -70,6 +70,11 @@ def test_syllables_and_sandhi():
     assert yi_bu_sandhi(["yi1", "ge4"]) == ["yi2", "ge4"]
     assert yi_bu_sandhi(["yi1", "tian1"]) == ["yi4", "tian1"]
     assert yi_bu_sandhi(["di4", "yi1"]) == ["di4", "yi1"]
+    assert yi_bu_sandhi(["di4", "yi1", "tian1"]) == ["di4", "yi1", "tian1"]
+    assert yi_bu_sandhi(["shi2", "yi1", "yue4"]) == ["shi2", "yi1", "yue4"]
+    assert yi_bu_sandhi(["yi1", "er4", "san1"]) == ["yi1", "er4", "san1"]
+    assert yi_bu_sandhi(["yi1", "bai3"]) == ["yi4", "bai3"]
+    assert yi_bu_sandhi(["bu4", "ma5"]) == ["bu4", "ma5"] and yi_bu_sandhi([]) == []
 
 
 def test_phonemes_are_in_the_model_table(kokoro):
