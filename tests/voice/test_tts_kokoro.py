@@ -94,6 +94,8 @@ def test_synthesis_deterministic_bounded_and_mandarin_only(kokoro):
     assert one.sample_rate == 24000 and np.array_equal(one.samples, again.samples)
     assert 1.5 < one.seconds < 8 and np.isfinite(one.samples).all()
     assert np.flatnonzero(one.samples == 0.0).size >= int(0.1 * 24000)  # the pause between the clauses
+    lead = np.flatnonzero(np.abs(one.samples) > 0.01)
+    assert lead[0] < 0.08 * 24000 and one.samples.size - lead[-1] < 0.08 * 24000  # no long silence around it
     assert kokoro.synthesize("？！", lang="zh").samples.size == 0
     assert kokoro.synthesize("", lang="zh").samples.size == 0
     with pytest.raises(BackendError, match="Mandarin only"):
