@@ -145,3 +145,38 @@ def test_bad_calls_close_with_a_reason(server, acme, monkeypatch):
     monkeypatch.setattr(routes_voice, "IDLE_SECONDS", 1.0)
     code, reason, events = _closed_with(server, acme.widget, start, timeout=10)
     assert code == 4408 and "no audio" in reason
+
+
+def test_failed_playback_is_an_error_event_and_the_call_goes_on(server, acme, say, voice_app, monkeypatch):
+    """The answer's speech fails (the TTS backend is down): the caller gets an ``error`` event after the
+    answer, and the next utterance is still heard and answered."""
+    from kefu.errors import BackendError
+
+    speaker = voice_app.state.voice.speaker
+    working = speaker.backends["en"]
+
+    class Down:
+        languages = ("en",)
+
+        def synthesize(self, text, *, lang="en", rate=1.0):
+            raise BackendError("the TTS service is down")
+
+    question, again = say("How long is the warranty of the X1 Pro", "en"), say("How long does a refund take", "en")
+    monkeypatch.setitem(speaker.backends, "en", Down())
+    with connect(server, acme.widget) as ws:
+        caller = Caller(ws, "pcm16k")
+        ws.send(json.dumps({"event": "start", "format": "pcm16k", "lang": "en"}))
+        caller.wait_for("ready")
+        caller.quiet(0.3)
+        caller.speak(question, realtime=2.0)
+        caller.quiet(1.5, realtime=2.0)
+        assert caller.wait_for("answer").event["text"]
+        error = caller.wait_for("error", timeout=30).event
+        assert error["error"]["code"] == "backend_error" and "down" in error["error"]["message"]
+        speaker.backends["en"] = working
+        caller.speak(again, realtime=2.0)
+        caller.quiet(1.5, realtime=2.0)
+        caller.wait_for("mark", timeout=60)
+        assert len(caller.events("answer")) == 2
+        ws.send(json.dumps({"event": "stop"}))
+        caller.wait_for("closed", timeout=30)
