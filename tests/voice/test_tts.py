@@ -173,6 +173,8 @@ def test_speech_units_split_sentences_after_their_clauses():
         "您好，", "请问有什么可以帮您？", "我们支持七天无理由退货，", "运费我们出。"]
     assert speech_units("Hello there, how can I help? Bye.") == ["Hello there,", "how can I help?", "Bye."]
     assert speech_units("Refund of 1,000 dollars sent.") == ["Refund of 1,000 dollars sent."]
+    assert speech_units("营业时间10:30-18:00，周末休息。Open 9:30; closed Sundays.") == [
+        "营业时间10:30-18:00，", "周末休息。", "Open 9:30;", "closed Sundays."]
     assert speech_units("订单NT2026：已发货；运费¥12.50") == ["订单NT2026：", "已发货；", "运费¥12.50"]
     assert speech_units("您好，") == ["您好，"]
     assert speech_units("") == [] and speech_units("，。") == []
