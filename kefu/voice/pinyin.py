@@ -13,6 +13,7 @@ PUNCT = {"，": ",", "、": ",", "；": ";", "：": ":", "。": ".", "！": "!",
          "（": ",", "）": ",", "“": "", "”": "", "‘": "", "’": "", "《": "", "》": "",
          ",": ",", ";": ";", ":": ":", ".": ".", "!": "!", "?": "?"}
 HAN = re.compile(r"[\u3400-\u9fff]")
+CLAUSE = re.compile(r"[，,、；;：:。.！!？?…\n]+")  # where the Mandarin voices cut their syntheses
 
 
 def sandhi(syllables: list[str]) -> list[str]:

@@ -235,12 +235,13 @@ class Speaker:
     def speak(self, text: str, lang: str | None = None, rate: float = 1.0) -> Audio:
         """All of ``text`` as one ``Audio`` at ``self.rate`` Hz."""
         key = (text, lang, rate)
-        cached = self.cache.get(key) if self.cache and len(text or "") <= SpeechCache.MAX_CHARS else None
+        cache = self.cache if isinstance(text, str) and len(text) <= SpeechCache.MAX_CHARS else None
+        cached = cache.get(key) if cache else None
         if cached is not None:
             return cached
         audio = self._synthesize(text, lang, rate)
-        if self.cache and len(text) <= SpeechCache.MAX_CHARS:
-            self.cache.put(key, audio)
+        if cache:
+            cache.put(key, audio)
         return audio
 
     def _synthesize(self, text: str, lang: str | None, rate: float) -> Audio:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import struct
 import threading
 from pathlib import Path
@@ -33,12 +32,11 @@ import numpy as np
 
 from kefu.errors import BackendError
 from kefu.voice.base import Audio, VoiceUnavailableError, check_lang, check_rate
-from kefu.voice.pinyin import HAN, pinyin_words, sandhi  # noqa: F401 (sandhi: public here before)
+from kefu.voice.pinyin import CLAUSE, HAN, pinyin_words, sandhi  # noqa: F401 (sandhi: public here before)
 
 SAMPLE_RATE = 24000
 # TFLite builtin operator codes used by the patch (schema.fbs BuiltinOperator).
 _MUL, _CAST, _GREATER_EQUAL, _SHAPE = 18, 53, 62, 77
-_CLAUSE = re.compile(r"[，,、；;：:。.！!？?…\n]+")
 
 
 def asset_dir() -> Path:
@@ -253,7 +251,7 @@ class FastSpeech2TTS:
         rate = check_rate(rate)
         if check_lang(lang, allow_auto=False) != "zh":
             raise BackendError("the FastSpeech2 voice speaks Mandarin only")
-        clauses = [c for c in _CLAUSE.split(text or "") if HAN.search(c)]
+        clauses = [c for c in CLAUSE.split(text or "") if HAN.search(c)]
         pause = np.zeros(int(self.clause_pause_s * SAMPLE_RATE), np.float32)
         chunks: list[np.ndarray] = []
         for clause in clauses:

@@ -18,7 +18,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import tempfile
 import threading
 from functools import lru_cache
@@ -28,12 +27,11 @@ import numpy as np
 
 from kefu.errors import BackendError
 from kefu.voice.base import Audio, VoiceUnavailableError, check_lang, check_rate
-from kefu.voice.pinyin import HAN, pinyin_pairs, sandhi
+from kefu.voice.pinyin import CLAUSE, HAN, pinyin_pairs, sandhi
 
 SAMPLE_RATE = 24000
 PARTS = 4
 MAX_PHONEMES = 510
-_CLAUSE = re.compile(r"[，,、；;：:。.！!？?…\n]+")
 _TONES = (("˧˩˧", "↓"), ("˧˥", "↗"), ("˥˩", "↘"), ("˥", "→"))
 _APICAL = ("ɻ̩", "ɹ̩")  # the "i" of zhi/chi/shi/ri and zi/ci/si: Kokoro's ɨ
 
@@ -234,7 +232,7 @@ class KokoroTTS:
         self.load()
         pause = np.zeros(int(self.clause_pause_s * SAMPLE_RATE), np.float32)
         pieces: list[np.ndarray] = []
-        for clause in (c for c in _CLAUSE.split(text or "") if HAN.search(c)):
+        for clause in (c for c in CLAUSE.split(text or "") if HAN.search(c)):
             for part in chunks(self.phonemes(clause)):  # a clause too long for the model: cut between words
                 tokens = self._tokens(part)
                 if not tokens:
