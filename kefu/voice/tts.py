@@ -279,10 +279,11 @@ def speech_units(text: str) -> list[str]:
 
 
 def load_tts(name: str, *, url: str = "", timeout: float = 30.0, options: dict[str, Any] | None = None,
-             cache_dir: str | Path | None = None, threads: int | None = None) -> TTS:
+             cache_dir: str | Path | None = None, threads: int | None = None,
+             tone_semitones: float | None = None) -> TTS:
     """The TTS backend registered as ``tts.<name>`` (or a dotted path), built with its settings.
-    ``cache_dir`` and ``threads`` go to the backends that take them (Kokoro joins its model into the
-    cache folder; the neural voices run on that many threads)."""
+    ``cache_dir``, ``threads`` and ``tone_semitones`` go to the backends that take them (Kokoro joins its
+    model into the cache folder and shapes Mandarin tones; the neural voices run on that many threads)."""
     from kefu.registry import resolve
 
     cls = resolve("tts", name)
@@ -290,7 +291,7 @@ def load_tts(name: str, *, url: str = "", timeout: float = 30.0, options: dict[s
         return cls(url, timeout=timeout)
     options = dict(options or {})
     accepted = inspect.signature(cls).parameters
-    for key, value in (("cache_dir", cache_dir), ("threads", threads)):
+    for key, value in (("cache_dir", cache_dir), ("threads", threads), ("tone_semitones", tone_semitones)):
         if value is not None and key in accepted:
             options.setdefault(key, value)
     return cls(**options)
@@ -304,7 +305,8 @@ def speaker_from_config(config) -> Speaker:
         if name not in made:
             threads = max(1, min(config.tts_threads, os.cpu_count() or 1)) if lang == "zh" else None
             made[name] = load_tts(name, url=config.tts_url, timeout=config.tts_timeout_s,
-                                  cache_dir=config.voice_cache_dir or config.home / "cache", threads=threads)
+                                  cache_dir=config.voice_cache_dir or config.home / "cache", threads=threads,
+                                  tone_semitones=config.tts_tone_semitones)
         backend = made[name]
         if lang not in getattr(backend, "languages", ("zh", "en")):
             raise ConfigError(f"TTS backend {name!r} (setting tts_{lang}) does not speak {lang}")

@@ -11,6 +11,10 @@ The text front end is kefu's (``kefu.voice.pinyin``): jieba words, pinyin with t
 misaki's pinyin → IPA table (the phoneme set Kokoro v1.0 was trained on) with tones as arrows. One
 synthesis per clause (a clause over the model's 510 phonemes is cut between words), and the quiet Kokoro
 puts around each synthesis is trimmed.
+
+The model runs in two parts cut at its pitch curve (``split_files``: the predictor of durations, pitch
+and energy, then the decoder), and ``kefu.voice.tone_contour`` writes each syllable's Mandarin tone into
+the pitch between them: the Japanese styles otherwise give Mandarin Japanese pitch.
 """
 from __future__ import annotations
 
@@ -28,12 +32,18 @@ import numpy as np
 from kefu.errors import BackendError
 from kefu.voice.base import Audio, VoiceUnavailableError, check_lang, check_rate
 from kefu.voice.pinyin import CLAUSE, HAN, pinyin_pairs, sandhi
+from kefu.voice.tone_contour import edit_f0
 
 SAMPLE_RATE = 24000
 PARTS = 4
 MAX_PHONEMES = 510
 _TONES = (("˧˩˧", "↓"), ("˧˥", "↗"), ("˥˩", "↘"), ("˥", "→"))
 _APICAL = ("ɻ̩", "ɹ̩")  # the "i" of zhi/chi/shi/ri and zi/ci/si: Kokoro's ɨ
+# Where the model is cut in two: its tensors between the predictor and the decoder, and their new names.
+CUT = {"/encoder/Cast_output_0": "durations",  # frames per token, pads included
+       "/encoder/Reshape_output_0": "f0",  # pitch in Hz, two samples per 25 ms frame
+       "/encoder/Reshape_1_output_0": "n",  # energy, likewise
+       "/encoder/MatMul_1_output_0": "asr"}  # the text features spread over the frames [1, 512, frames]
 
 
 def _package_dir(module: str) -> Path:
@@ -81,6 +91,61 @@ def _join(parts: list[Path], target: Path, expected: str) -> Path:
     return target
 
 
+def split_files(cache_root: str | Path) -> tuple[Path, Path]:
+    """``(predict.onnx, decode.onnx)``: the joined model cut at its pitch curve, made on first use (~1 s)
+    next to it. Fed back the model's own pitch, the two give the whole model's audio bit for bit."""
+    source = model_file(cache_root)
+    folder = source.parent / source.name.replace(".int8.onnx", "-split")
+    files = (folder / "predict.onnx", folder / "decode.onnx")
+    sizes = folder / "sizes.json"
+    try:
+        if sizes.is_file() and json.loads(sizes.read_text()) == [p.stat().st_size if p.is_file() else -1
+                                                                  for p in files]:
+            return files
+        _split(source, folder, files)
+        sizes.write_text(json.dumps([p.stat().st_size for p in files]))
+    except (OSError, ValueError) as exc:
+        raise VoiceUnavailableError(f"cannot write the Kokoro model parts into {folder}: {exc} "
+                                    "(setting voice_cache_dir)") from exc
+    return files
+
+
+def _split(source: Path, folder: Path, files: tuple[Path, Path]) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+    from onnx.utils import Extractor
+
+    model = onnx.load(str(source))
+    known = {v.name for v in model.graph.value_info}
+    shapes = {"durations": (TensorProto.INT64, [1, "L"]), "f0": (TensorProto.FLOAT, [1, "F2"]),
+              "n": (TensorProto.FLOAT, [1, "F2"]), "asr": (TensorProto.FLOAT, [1, 512, "F"])}
+    for name, new in CUT.items():  # the extractor needs a type for each tensor it cuts at
+        if name not in known:
+            model.graph.value_info.append(helper.make_tensor_value_info(name, *shapes[new]))
+    cut = Extractor(model)
+    parts = (cut.extract_model(["tokens", "style", "speed"], list(CUT)),
+             cut.extract_model(["/encoder/MatMul_1_output_0", "/encoder/Reshape_output_0",
+                                "/encoder/Reshape_1_output_0", "style"], ["audio"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, target in zip(parts, files):
+        graph = part.graph
+        for node in graph.node:
+            for names in (node.input, node.output):
+                for i, name in enumerate(names):
+                    names[i] = CUT.get(name, name)
+        for value in [*graph.input, *graph.output, *graph.value_info]:
+            value.name = CUT.get(value.name, value.name)
+        fd, tmp = tempfile.mkstemp(prefix=".kokoro-", dir=folder)
+        os.close(fd)
+        try:
+            onnx.save(part, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
 @lru_cache(maxsize=4096)
 def syllable_ipa(syllable: str) -> str:
     """One pinyin syllable with tone number (``hao3``) as Kokoro phonemes (``xau↓``); "" if unknown."""
@@ -116,26 +181,6 @@ def yi_bu_sandhi(pairs: list[tuple[str, str]]) -> list[str]:
     return out
 
 
-def chunks(phonemes: str, limit: int = MAX_PHONEMES - 2) -> list[str]:
-    """``phonemes`` in pieces of at most ``limit`` characters, cut between words where possible."""
-    out, current = [], ""
-    for word in phonemes.split(" "):
-        while len(word) > limit:  # one "word" longer than the model takes: cut it
-            if current:
-                out.append(current)
-                current = ""
-            out.append(word[:limit])
-            word = word[limit:]
-        if current and len(current) + 1 + len(word) > limit:
-            out.append(current)
-            current = word
-        else:
-            current = f"{current} {word}" if current else word
-    if current:
-        out.append(current)
-    return out
-
-
 def trim_silence(samples: np.ndarray, threshold: float = 0.01, pad_s: float = 0.05) -> np.ndarray:
     """``samples`` without the quiet Kokoro puts around each synthesis (~0.4 s before, ~0.7 s after),
     which would delay the first word of an answer and leave a second of silence between its clauses."""
@@ -151,7 +196,8 @@ class KokoroTTS:
 
     ``threads``: ONNX Runtime threads (2 on a quiet machine roughly halves the time of a clause);
     ``speed``: Kokoro's speed at ``rate`` 1.0 (0.9: a little slower, heard better);
-    ``styles``: the style packs averaged into the voice.
+    ``styles``: the style packs averaged into the voice;
+    ``tone_semitones``: the span of the Mandarin tone contours written into the pitch (0: the model's own).
     """
 
     languages = ("zh",)
@@ -159,22 +205,26 @@ class KokoroTTS:
 
     def __init__(self, cache_dir: str | Path | None = None, threads: int = 2, speed: float = 0.9,
                  styles: tuple[str, ...] | None = None, clause_pause_s: float = 0.15,
-                 tone_sandhi: bool = True) -> None:
+                 tone_sandhi: bool = True, tone_semitones: float = 12.0) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "kefu" / "voice"
         self.threads = threads
         self.speed = speed
         self.styles = styles
         self.clause_pause_s = clause_pause_s
         self.tone_sandhi = tone_sandhi
+        if not 0.0 <= float(tone_semitones) <= 24.0:
+            raise BackendError(f"tone_semitones must be between 0 and 24, not {tone_semitones!r}")
+        self.tone_semitones = float(tone_semitones)
         self._lock = threading.RLock()
-        self._session = None
+        self._sessions: tuple | None = None
         self._vocab: dict[str, int] = {}
         self._style: np.ndarray | None = None
 
-    def load(self):
-        """The ONNX Runtime session, created on first use (the model is joined first if needed)."""
+    def load(self) -> tuple:
+        """The ONNX Runtime sessions of the two model parts ``(predict, decode)``, created on first use (the
+        model is joined and cut first if needed)."""
         with self._lock:
-            if self._session is None:
+            if self._sessions is None:
                 try:
                     import misaki.transcription  # noqa: F401 (the pinyin → IPA table)
                     import onnxruntime as ort
@@ -194,12 +244,14 @@ class KokoroTTS:
                 opts.inter_op_num_threads = 1
                 # No busy-waiting between runs: a spinning pool would take the cores whisper needs next.
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._session = ort.InferenceSession(str(model_file(self.cache_dir)), sess_options=opts,
-                                                     providers=["CPUExecutionProvider"])
-            return self._session
+                self._sessions = tuple(ort.InferenceSession(str(f), sess_options=opts,
+                                                            providers=["CPUExecutionProvider"])
+                                       for f in split_files(self.cache_dir))
+            return self._sessions
 
-    def phonemes(self, clause: str) -> str:
-        """Kokoro phonemes of one clause, words separated by spaces; non-Han characters are skipped."""
+    def syllables(self, clause: str) -> list[list[tuple[str, int]]]:
+        """The words of one clause, each as its syllables' ``(Kokoro phonemes, tone 1-5)`` after sandhi;
+        non-Han characters and unknown syllables are skipped."""
         words = [w for w in pinyin_pairs(clause) if not isinstance(w, str)]
         if self.tone_sandhi:  # third tones inside words; 一 and 不 across them (jieba splits 不 from 对)
             words = [list(zip([c for c, _ in w], sandhi([s for _, s in w]), strict=True)) for w in words]
@@ -208,20 +260,55 @@ class KokoroTTS:
             flat = [s for w in words for _, s in w]
         out, at = [], 0
         for w in words:
-            ipa = "".join(syllable_ipa(s) for s in flat[at:at + len(w)])
+            syllables = [(ipa, int(s[-1])) for s in flat[at:at + len(w)] if (ipa := syllable_ipa(s))]
             at += len(w)
-            if ipa:
-                out.append(ipa)
-        return " ".join(out)
+            if syllables:
+                out.append(syllables)
+        return out
+
+    def phonemes(self, clause: str) -> str:
+        """Kokoro phonemes of one clause, words separated by spaces; non-Han characters are skipped."""
+        return " ".join("".join(ipa for ipa, _ in word) for word in self.syllables(clause))
 
     def _tokens(self, phonemes: str) -> list[int]:
         return [self._vocab[c] for c in phonemes if c in self._vocab]
 
-    def _run(self, tokens: list[int], speed: float) -> np.ndarray:
-        session = self.load()
+    def pieces(self, words: list[list[tuple[str, int]]], limit: int = MAX_PHONEMES - 2) -> list[tuple]:
+        """One ``(tokens, syllable of each token (-1: space), tone of each syllable)`` per synthesis of at most
+        ``limit`` tokens, cut between words (inside a word only when the word alone is longer)."""
+        out: list[tuple] = []
+        tokens: list[int] = []
+        owner: list[int] = []
+        tones: list[int] = []
+        space = self._vocab.get(" ")
+        for word in words:
+            ids = [self._tokens(ipa) for ipa, _ in word]
+            if tokens and len(tokens) + 1 + sum(map(len, ids)) > limit:
+                out.append((tokens, owner, tones))
+                tokens, owner, tones = [], [], []
+            if tokens and space is not None:
+                tokens.append(space)
+                owner.append(-1)
+            for (_, tone), syllable in zip(word, ids):
+                if tokens and len(tokens) + len(syllable) > limit:
+                    out.append((tokens, owner, tones))
+                    tokens, owner, tones = [], [], []
+                tokens += syllable
+                owner += [len(tones)] * len(syllable)
+                tones.append(tone)
+        if tokens:
+            out.append((tokens, owner, tones))
+        return out
+
+    def _run(self, tokens: list[int], owner: list[int], tones: list[int], speed: float) -> np.ndarray:
+        predict, decode = self.load()
         style = self._style[min(len(tokens), len(self._style)) - 1].reshape(1, -1)
-        audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style,
-                                   "speed": np.array([speed], np.float32)})[0]
+        durations, f0, energy, features = predict.run(
+            ["durations", "f0", "n", "asr"],
+            {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style, "speed": np.array([speed], np.float32)})
+        if self.tone_semitones > 0:
+            f0 = edit_f0(f0, durations, np.array([-1, *owner, -1]), tones, self.tone_semitones)
+        audio = decode.run(["audio"], {"asr": features, "f0": f0, "n": energy, "style": style})[0]
         return trim_silence(np.asarray(audio, np.float32).ravel())
 
     def synthesize(self, text: str, *, lang: str = "zh", rate: float = 1.0) -> Audio:
@@ -233,11 +320,8 @@ class KokoroTTS:
         pause = np.zeros(int(self.clause_pause_s * SAMPLE_RATE), np.float32)
         pieces: list[np.ndarray] = []
         for clause in (c for c in CLAUSE.split(text or "") if HAN.search(c)):
-            for part in chunks(self.phonemes(clause)):  # a clause too long for the model: cut between words
-                tokens = self._tokens(part)
-                if not tokens:
-                    continue
+            for tokens, owner, tones in self.pieces(self.syllables(clause)):  # a long clause: cut between words
                 if pieces:
                     pieces.append(pause)
-                pieces.append(np.clip(self._run(tokens, self.speed * rate), -1.0, 1.0))
+                pieces.append(np.clip(self._run(tokens, owner, tones, self.speed * rate), -1.0, 1.0))
         return Audio(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), SAMPLE_RATE)

@@ -82,14 +82,70 @@ def test_syllables_and_sandhi():
     assert yi_bu_sandhi(pairs("不吗", "bu4 ma5")) == ["bu4", "ma5"] and yi_bu_sandhi([]) == []
 
 
-def test_chunks_cut_between_words():
-    from kefu.voice.tts_kokoro import chunks
+def test_pieces_cut_between_words_and_keep_each_token_with_its_syllable(kokoro):
+    from kefu.voice.tts_kokoro import syllable_ipa
 
-    assert chunks("ab cd ef", limit=5) == ["ab cd", "ef"]
-    assert chunks("abcdefgh ij", limit=3) == ["abc", "def", "gh", "ij"]
-    assert chunks("", limit=5) == [] and chunks("ab", limit=5) == ["ab"]
-    text = " ".join(["xau↓"] * 300)
-    assert all(len(c) <= 508 for c in chunks(text)) and " ".join(chunks(text)) == text
+    kokoro.load()
+    words = [[(syllable_ipa("ni2"), 2), (syllable_ipa("hao3"), 3)], [(syllable_ipa("shi4"), 4)],
+             [(syllable_ipa("ma5"), 5)]]
+    assert [ipa for w in words for ipa, _ in w] == ["ni↗", "xau↓", "ʂɨ↘", "ma"]
+    (tokens, owner, tones), = kokoro.pieces(words)
+    assert tones == [2, 3, 4, 5] and len(tokens) == len(owner) == 3 + 4 + 1 + 3 + 1 + 2
+    assert owner == [0, 0, 0, 1, 1, 1, 1, -1, 2, 2, 2, -1, 3, 3]  # -1: the spaces between words
+    cut = kokoro.pieces(words, limit=8)
+    assert [p[2] for p in cut] == [[2, 3], [4, 5]] and all(len(p[0]) <= 8 for p in cut)
+    giant = [[("xau↓", 3)] * 10]  # one word longer than a synthesis: cut between its syllables
+    cut = kokoro.pieces(giant, limit=9)
+    assert [len(p[0]) for p in cut] == [8, 8, 8, 8, 8] and all(max(p[1]) == len(p[2]) - 1 for p in cut)
+    assert kokoro.pieces([]) == []
+
+
+def test_split_model_is_the_whole_model(kokoro, kokoro_cache):
+    """Fed back its own pitch, the model cut in two gives the whole model's audio bit for bit."""
+    import onnxruntime as ort
+
+    from kefu.voice.tts_kokoro import model_file, split_files
+
+    predict, decode = kokoro.load()
+    tokens = kokoro._tokens(kokoro.phonemes("您的订单已经发货"))
+    style = kokoro._style[len(tokens) - 1].reshape(1, -1)
+    feed = {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style, "speed": np.array([0.9], np.float32)}
+    whole = ort.InferenceSession(str(model_file(kokoro_cache)), providers=["CPUExecutionProvider"])
+    durations, f0, energy, features = predict.run(["durations", "f0", "n", "asr"], feed)
+    parts = decode.run(["audio"], {"asr": features, "f0": f0, "n": energy, "style": style})[0]
+    assert np.array_equal(parts, whole.run(None, feed)[0])
+    assert durations.sum() * 2 == f0.size and (f0 > 50).sum() > 10
+    files = split_files(kokoro_cache)
+    stamps = [f.stat().st_mtime_ns for f in files]
+    assert split_files(kokoro_cache) == files and [f.stat().st_mtime_ns for f in files] == stamps  # not recut
+    with open(files[1], "r+b") as f:
+        f.truncate(1000)
+    assert split_files(kokoro_cache)[1].stat().st_size > 1000  # a damaged part is cut again
+
+
+def test_tone_contours_shape_the_pitch():
+    from kefu.voice.tone_contour import contour, edit_f0
+
+    assert np.ptp(contour(1, 20, 12.0)) == 0 and contour(1, 20, 12.0)[0] == pytest.approx(6.0)
+    rise, fall = contour(2, 20, 12.0), contour(4, 20, 12.0)
+    assert rise[-1] - rise[0] == pytest.approx(6.0) and fall[0] - fall[-1] == pytest.approx(11.1)
+    low, dip = contour(3, 20, 12.0), contour(3, 20, 12.0, final=True)
+    assert low[-1] == pytest.approx(-6.0) and dip[-1] > dip[10]  # the final third tone rises again
+    assert contour(5, 4, 12.0, previous=3)[0] > contour(5, 4, 12.0, previous=4)[0]
+    # Three syllables of tones 1, 4 and 2 on a flat 200 Hz curve with an unvoiced gap.
+    durations = np.array([2, 10, 3, 10, 10, 2])  # pad, syllable 0, unvoiced, syllable 1, syllable 2, pad
+    owner = np.array([-1, 0, -1, 1, 2, -1])
+    f0 = np.full((1, 2 * durations.sum()), 200.0, np.float32)
+    f0[0, 24:30] = 6.0  # unvoiced samples stay as they are
+    out = edit_f0(f0, durations, owner, [1, 4, 2]).reshape(-1)
+    assert out.shape == (74,) and np.array_equal(out[24:30], f0[0, 24:30])
+    assert np.array_equal(out[:4], f0[0, :4])  # the pad's samples are not a syllable's
+    first, second, third = out[4:24], out[30:50], out[50:70]
+    assert np.ptp(first[3:-3]) < 1.0 and first.mean() > 250  # high level
+    assert second[2] > second[-3] + 50  # falling
+    assert third[-3] > third[2] + 30  # rising
+    assert edit_f0(f0, durations, owner, []) is f0 and edit_f0(f0, durations, owner, [1, 4, 2], 0.0) is f0
+    assert edit_f0(np.full((1, 74), 5.0, np.float32), durations, owner, [1, 4, 2]).max() == 5.0  # all unvoiced
 
 
 def test_phonemes_are_in_the_model_table(kokoro):
@@ -126,9 +182,10 @@ def test_a_clause_longer_than_the_model_takes_is_spoken_whole(kokoro, monkeypatc
     runs = []
     real_run = kokoro._run
 
-    def counting(tokens, speed):
+    def counting(tokens, owner, tones, speed):
         runs.append(len(tokens))
-        return real_run(tokens, speed)
+        assert len(owner) == len(tokens) and max(owner) == len(tones) - 1
+        return real_run(tokens, owner, tones, speed)
 
     monkeypatch.setattr(kokoro, "_run", counting)
     text = "退款" * 45  # one clause of ~590 phonemes
@@ -139,11 +196,14 @@ def test_a_clause_longer_than_the_model_takes_is_spoken_whole(kokoro, monkeypatc
     assert audio.seconds > 10
 
 
-def test_unknown_style_pack_is_named(kokoro_cache):
+def test_unknown_style_pack_and_bad_tone_span_are_named(kokoro_cache):
     from kefu.voice.tts_kokoro import KokoroTTS
 
     with pytest.raises(BackendError, match="zf_nope"):
         KokoroTTS(cache_dir=kokoro_cache, styles=("zf_nope",)).load()
+    for bad in (-1, 30, float("nan")):
+        with pytest.raises(BackendError, match="tone_semitones"):
+            KokoroTTS(cache_dir=kokoro_cache, tone_semitones=bad)
 
 
 def test_registered_short_name_and_settings(tmp_path, kokoro_cache):
@@ -153,9 +213,10 @@ def test_registered_short_name_and_settings(tmp_path, kokoro_cache):
     from kefu.voice.turn import VoiceRuntime
 
     assert isinstance(load_tts("kokoro"), KokoroTTS)
-    config = Config.load(tmp_path, env={}, overrides={"tts_zh": "kokoro", "voice_cache_dir": str(kokoro_cache)})
+    config = Config.load(tmp_path, env={}, overrides={"tts_zh": "kokoro", "voice_cache_dir": str(kokoro_cache),
+                                                      "tts_tone_semitones": 8})
     backend = speaker_from_config(config).backends["zh"]
-    assert isinstance(backend, KokoroTTS) and backend.cache_dir == kokoro_cache
+    assert isinstance(backend, KokoroTTS) and backend.cache_dir == kokoro_cache and backend.tone_semitones == 8
     state = VoiceRuntime(config).status()
     assert not [p for p in state["problems"] if "Kokoro" in p or "misaki" in p]
     assert state["tts"]["zh"] == "kokoro"
