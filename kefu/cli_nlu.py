@@ -85,10 +85,8 @@ def train_intent_cmd():
     @click.option(
         "--second-embedder",
         "view",
-        default="use",
-        show_default=True,
-        help="ensemble: a second embedder whose vectors feed another head (a registered embedder name; "
-        "'none' to train without one).",
+        help="ensemble: a second embedder whose vectors feed another head (a registered embedder name, "
+        "default use; 'none' to train without one).",
     )
     @click.option(
         "--out",
@@ -113,8 +111,11 @@ def train_intent_cmd():
         extra = {"tune_layer": True} if tune_layer else {}
         if tune_layer and kind != "ensemble":
             raise click.UsageError("--tune-layer applies to --model ensemble")
+        if view is not None and kind != "ensemble":
+            raise click.UsageError("--second-embedder applies to --model ensemble")
         if kind == "ensemble":
-            extra["view"] = None if view.strip().lower() == "none" else view.strip()
+            view = "use" if view is None else view.strip()
+            extra["view"] = None if view.lower() == "none" else view
         model = MODELS[kind].fit(train, engine.embedder, val=val, progress=say, **extra)
         for w in train.warnings[-1:] if any("single example" in w for w in train.warnings) else []:
             err.print(f"[yellow]![/] {w}", highlight=False)

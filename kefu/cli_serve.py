@@ -72,12 +72,12 @@ def serve_cmd() -> click.Command:
                       f"{config.home / DEMO_FILE})", highlight=False)
         out.print(f"API docs: http://{host}:{port}/docs", highlight=False)
         engine.service.nlu(tenant).warm_up()
-        from kefu.server.routes_voice import warm_up_in_background
-
-        warm_up_in_background(app)
         if workers > 1:
             raise click.UsageError("--workers > 1: run several `kefu serve` processes behind a load balancer "
                                    "(they share the store)")
+        from kefu.server.routes_voice import warm_up_in_background
+
+        warm_up_in_background(app)
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
     return serve

@@ -173,6 +173,8 @@ def test_train_second_embedder_flag(main, tmp_path):
     assert without.exit_code == 0, without.output
     assert json.loads(without.output.strip().splitlines()[-1])["second_embedder"] is None
     bogus = CliRunner().invoke(main, [*base, "--second-embedder", "nosuch'; DROP TABLE x;--"])
-    assert bogus.exit_code != 0 and "unknown embedder backend" in " ".join(bogus.output.split())
+    assert bogus.exit_code != 0 and "unknown second embedder" in " ".join(bogus.output.split())
+    wrong = CliRunner().invoke(main, [*base, "--model", "bilstm", "--second-embedder", "use"])
+    assert wrong.exit_code == 2 and "--second-embedder applies to --model ensemble" in wrong.output
     versions = sorted(p.name for p in (tmp_path / "models").rglob("v0*"))
-    assert versions == ["v0001", "v0002"]  # the refused run saved nothing
+    assert versions == ["v0001", "v0002"]  # the refused runs saved nothing

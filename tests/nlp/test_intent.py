@@ -195,12 +195,12 @@ def test_second_embedder_head_is_fused_saved_and_reloaded(tmp_path: Path):
 
 
 def test_training_without_a_second_embedder_and_unknown_names():
-    from kefu.errors import ConfigError
-
     m = EnsembleIntentModel.fit(data(), embedder(), val_fraction=0.25, view=None)
     assert m.view is None and m.card["second_embedder"] is None and m.card["fusion"]["second_embedder"] == 0
-    with pytest.raises(ConfigError, match="unknown embedder backend 'tenant-b'"):
+    with pytest.raises(InputError, match="unknown second embedder 'tenant-b'; registered embedders: hash, "):
         EnsembleIntentModel.fit(data(), embedder(), val_fraction=0.25, view="tenant-b")
+    with pytest.raises(InputError, match="unknown second embedder 'os:system'"):  # never a dotted path
+        EnsembleIntentModel.fit(data(), embedder(), val_fraction=0.25, view="os:system")
 
 
 def test_message_edge_cases_never_crash(model):

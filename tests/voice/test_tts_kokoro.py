@@ -121,6 +121,9 @@ def test_split_model_is_the_whole_model(kokoro, kokoro_cache):
     with open(files[1], "r+b") as f:
         f.truncate(1000)
     assert split_files(kokoro_cache)[1].stat().st_size > 1000  # a damaged part is cut again
+    (files[0].parent / "made.json").write_text('{"cut": ')  # a half-written record: cut again, no error
+    assert split_files(kokoro_cache) == files and json.loads((files[0].parent / "made.json").read_text())["cut"]
+    assert not [p for p in files[0].parent.iterdir() if p.name.startswith(".kokoro-")]  # no temporary left
 
 
 def test_tone_contours_shape_the_pitch():
