@@ -228,7 +228,12 @@ def test_registered_short_name_and_settings(tmp_path, kokoro_cache):
 @needs_voice
 @pytest.mark.slow
 def test_whisper_hears_it(kokoro, espeak_tts, hibari_tts, asr):
-    """Whisper-base transcribes this voice far better than espeak-ng's (benchmark CER: see the README)."""
+    """Whisper-base transcribes this voice far better than espeak-ng's, and better with kefu's tone contours
+    than with the model's own pitch (benchmark CER 10.0 % vs 18.9 %; here 1 vs 2 errors in 17 characters)."""
+    from kefu.voice.tts_kokoro import KokoroTTS
+
     neural = zh_round_trip_cer(kokoro, hibari_tts, asr)
-    assert neural <= 0.3, neural
+    assert neural <= 0.15, neural
+    own_pitch = zh_round_trip_cer(KokoroTTS(cache_dir=kokoro.cache_dir, tone_semitones=0), hibari_tts, asr)
+    assert neural <= own_pitch, (neural, own_pitch)
     assert neural < zh_round_trip_cer(espeak_tts, hibari_tts, asr)
