@@ -47,6 +47,7 @@ FORMAT = "kefu-intent/1"
 FORMAT_VIEW = "kefu-intent/2"  # models with a second embedder's head: kefu before it refuses them, by name
 FUSIONS = ("mean", "geometric")
 DEFAULT_VIEW = "use"  # the second embedder new ensemble models read
+SMALL_VAL = 30  # validation rows below which the out-of-scope threshold is set leniently
 MAX_CHARS = 1000  # longer messages are classified on their first MAX_CHARS characters
 TEXT_COLS = (
     "text",
@@ -573,7 +574,7 @@ class EnsembleIntentModel:
     @classmethod
     def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None, views=None):
         """Fusion weights (``emb``, ``char``, ``view``, ``tuned``) maximising validation accuracy on a 0.1
-        grid (ties: the higher validation log-likelihood), then the OOS threshold."""
+        grid (ties, common on small validation sets: the most even weights), then the OOS threshold."""
         labels = heads["labels"]
         if len(y) == 0:
             return {"emb": 0.5, "char": 0.5, "view": 0.0, "tuned": 0.0}, 0.0, {}
@@ -584,18 +585,14 @@ class EnsembleIntentModel:
         if heads["tuned"] is not None and states is not None:
             probas["tuned"] = heads["tuned"].proba(states)
         names, ps = list(probas), list(probas.values())
-        index = {lab: i for i, lab in enumerate(labels)}
-        gold = np.asarray([index.get(v, -1) for v in y])
-        known = gold >= 0
         steps = np.round(np.linspace(0.0, 1.0, 11), 2)
         grid = [w for w in itertools.product(steps, repeat=len(ps)) if abs(sum(w) - 1.0) < 1e-6]
         best = None
         for w in grid:
-            fused = _fuse(ps, w, "geometric")
-            accuracy = float(np.mean(np.asarray(labels)[fused.argmax(1)] == y))
-            likelihood = float(np.mean(np.log(np.clip(fused[known, gold[known]], 1e-9, 1.0)))) if known.any() else 0.0
-            if best is None or (accuracy, likelihood) > best[0]:
-                best = ((accuracy, likelihood), tuple(float(x) for x in w))
+            accuracy = float(np.mean(np.asarray(labels)[_fuse(ps, w, "geometric").argmax(1)] == y))
+            evenness = -float(np.sum((np.asarray(w) - 1.0 / len(w)) ** 2))
+            if best is None or (round(accuracy, 9), evenness) > best[0]:
+                best = ((round(accuracy, 9), evenness), tuple(float(x) for x in w))
         weights = {"emb": 0.0, "char": 0.0, "view": 0.0, "tuned": 0.0} | dict(zip(names, best[1]))
         proba = _fuse(ps, best[1], "geometric")
         threshold = _pick_threshold(labels, proba, y, target_in_scope)
@@ -735,14 +732,20 @@ def _pick_threshold(
     With out-of-scope validation rows: maximise the mean of in-scope accuracy and OOS recall
     (balanced accuracy of the in/out decision), keeping in-scope accuracy within 1 point of its
     value without a threshold. Without them: the threshold keeping ``target_in_scope`` (default
-    97%) of in-scope validation rows.
+    97%) of in-scope validation rows; from fewer than ``SMALL_VAL`` rows that quantile is little more than
+    the least confident row, so the threshold is set halfway from it down to the uniform probability.
     """
     conf = proba.max(1)
     top = np.asarray(labels)[proba.argmax(1)]
     is_oos = y == OOS
     if not is_oos.any():
         keep = target_in_scope if target_in_scope is not None else 0.97
-        return float(np.quantile(conf, 1 - keep)) if len(conf) else 0.0
+        if not len(conf):
+            return 0.0
+        threshold = float(np.quantile(conf, 1 - keep))
+        if len(conf) < SMALL_VAL:
+            threshold -= (threshold - 1.0 / len(labels)) / 2
+        return threshold
     base_in = float(np.mean(top[~is_oos] == y[~is_oos])) if (~is_oos).any() else 1.0
     floor = base_in - 0.01 if target_in_scope is None else target_in_scope
     best_t, best_score = 0.0, -1.0

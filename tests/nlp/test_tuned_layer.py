@@ -47,7 +47,7 @@ def tuned() -> EnsembleIntentModel:
 def test_ensemble_with_tuned_layer_card_predictions_and_round_trip(tuned, tmp_path: Path):
     card = tuned.card
     assert card["fusion"]["kind"] == "geometric" and card["tuned_layer"]["epochs"] == 4
-    assert abs(sum(card["fusion"][k] for k in ("embedding", "char", "tuned_layer")) - 1.0) < 1e-6
+    assert abs(sum(card["fusion"][k] for k in ("embedding", "char", "second_embedder", "tuned_layer")) - 1.0) < 1e-6
     preds = tuned.predict(["can you give me my money back?", "我的快递怎么还没到"])
     assert [p.label for p in preds] == ["refund", "shipping"]
     tuned.save(tmp_path / "m")
