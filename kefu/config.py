@@ -120,6 +120,8 @@ SETTINGS: tuple[Setting, ...] = (
             maximum=600),
     Setting("asr_model", "whisper-1", "Model name sent to the external speech recognition service"),
     Setting("asr_threads", 2, "CPU threads for speech recognition", minimum=1, maximum=64),
+    Setting("asr_window_s", 10.0, "Seconds of whisper's 30-s window kept after the speech (shorter is faster; "
+            "30 = the whole window, as whisper was trained)", minimum=1.0, maximum=30.0),
     Setting("asr_beam_size", 5, "Beam size for speech recognition (1 = greedy, fastest)", minimum=1, maximum=10),
     Setting("voice_cache_dir", "", "Folder for the joined whisper and Kokoro models; empty means $KEFU_HOME/cache"),
     Setting("voice_max_seconds", 600.0, "Longest audio accepted (uploads and one caller utterance), in seconds",

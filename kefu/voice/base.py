@@ -10,14 +10,18 @@
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 import wave
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from kefu.errors import BackendError, InputError
+from kefu.errors import BackendError, InputError, KefuError
 
 LANGUAGES = ("zh", "en")
 
@@ -55,6 +59,68 @@ class VoiceUnavailableError(BackendError):
 
     code = "voice_unavailable"
     status = 503
+
+
+class SpeechInterrupted(KefuError):
+    """A synthesis stopped part-way because its ``Interrupt`` was set (the caller barged in)."""
+
+    code = "speech_interrupted"
+    status = 409
+
+
+class Interrupt:
+    """A stop signal for speech work running on another thread (a caller who barges in stops the answer
+    being synthesised, not only the one being played). Backends that can stop a run part-way register a
+    hook with ``on_stop``; ``current_interrupt()`` finds the one the work runs under (``interruptible``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hooks: list[Callable[[], None]] = []
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Set the signal and run every registered hook once."""
+        with self._lock:
+            self.stopped, hooks, self._hooks = True, self._hooks, []
+        for hook in hooks:
+            hook()
+
+    def on_stop(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Run ``hook`` on ``stop()`` (now, if it already happened); returns the function that unregisters it."""
+        with self._lock:
+            if not self.stopped:
+                self._hooks.append(hook)
+                return lambda: self._discard(hook)
+        hook()
+        return lambda: None
+
+    def _discard(self, hook: Callable[[], None]) -> None:
+        with self._lock:
+            if hook in self._hooks:
+                self._hooks.remove(hook)
+
+    def check(self) -> None:
+        """Raise ``SpeechInterrupted`` once stopped."""
+        if self.stopped:
+            raise SpeechInterrupted("the speech was interrupted")
+
+
+_INTERRUPT: ContextVar[Interrupt | None] = ContextVar("kefu_voice_interrupt", default=None)
+
+
+@contextlib.contextmanager
+def interruptible(interrupt: Interrupt) -> Iterator[Interrupt]:
+    """Run the block (and the threads ``asyncio.to_thread`` starts from it) under ``interrupt``."""
+    token = _INTERRUPT.set(interrupt)
+    try:
+        yield interrupt
+    finally:
+        _INTERRUPT.reset(token)
+
+
+def current_interrupt() -> Interrupt | None:
+    """The ``Interrupt`` this code runs under, if any."""
+    return _INTERRUPT.get()
 
 
 @dataclass

@@ -24,7 +24,17 @@ import numpy as np
 
 from kefu.errors import InputError, KefuError
 from kefu.voice.audio import EnergyVAD, decode, mulaw_decode, mulaw_encode, pcm16_decode, pcm16_encode, require_sound
-from kefu.voice.base import ASR, Audio, AudioTooLongError, NoSpeechError, Transcript, VoiceUnavailableError, check_lang
+from kefu.voice.base import (
+    ASR,
+    Audio,
+    AudioTooLongError,
+    Interrupt,
+    NoSpeechError,
+    Transcript,
+    VoiceUnavailableError,
+    check_lang,
+    interruptible,
+)
 
 FORMATS = {"mulaw8k": 8000, "pcm16k": 16000}
 log = logging.getLogger("kefu.voice")
@@ -443,11 +453,13 @@ class CallSession:
 
         speaker, tts_rate = self.runtime.speaker, self.runtime.config.tts_rate
         ready: asyncio.Queue = asyncio.Queue(maxsize=1)  # one piece ahead: enough for gapless speech
+        interrupt = Interrupt()  # a barge-in also stops the piece being synthesised (its cores go to whisper)
 
         async def synthesise() -> None:
             try:
-                for unit in speech_units(text):
-                    await ready.put(await asyncio.to_thread(speaker.speak, unit, lang, tts_rate))
+                with interruptible(interrupt):
+                    for unit in speech_units(text):
+                        await ready.put(await asyncio.to_thread(speaker.speak, unit, lang, tts_rate))
             except Exception as exc:  # handed to the player, which raises it
                 await ready.put(exc)
                 return
@@ -477,6 +489,7 @@ class CallSession:
                     sent_s += len(chunk) / self.rate
         finally:
             producer.cancel()
+            interrupt.stop()
         await self.send_json({"event": "mark", "name": "answer_end", "seconds": round(sent_s, 3)})
 
     async def finish(self) -> None:

@@ -78,3 +78,48 @@ def test_mandarin_decoding_options(asr, say, monkeypatch):
     assert seen[-1]["temperature"] == 0.0 and seen[-1]["hotwords"] == ZH_HOTWORDS
     asr.transcribe(say("Where is my order?"), lang="en")
     assert "temperature" not in seen[-1] and "hotwords" not in seen[-1]
+
+
+class CountingEncoder:
+    """CTranslate2's whisper with its ``encode`` calls counted (input frames of each)."""
+
+    def __init__(self, real):
+        self.real, self.frames = real, []
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def encode(self, features, **kwargs):
+        self.frames.append(features.shape[-1])
+        return self.real.encode(features, **kwargs)
+
+
+def test_short_window_encodes_once_and_only_what_it_needs(asr, say, monkeypatch):
+    """A 2-s question: the encoder sees the sound plus ``window_s`` (not whisper's whole 30 s), and
+    detecting the language then transcribing encodes it once."""
+    from kefu.voice.asr import FRAMES_PER_S, PAD_S, WINDOW_FRAMES
+
+    real = asr.load()
+    counter = CountingEncoder(real.model)
+    monkeypatch.setattr(real, "model", counter)
+    monkeypatch.setattr(real, "_last", None)
+    audio = say("Where is my order?")
+    t = asr.transcribe(audio)
+    assert t.language == "en" and "order" in t.text.lower()
+    assert len(counter.frames) == 1, counter.frames
+    sound = (audio.seconds + 2 * PAD_S) * FRAMES_PER_S
+    assert sound + asr.window_s * FRAMES_PER_S - 4 <= counter.frames[0] <= sound + asr.window_s * FRAMES_PER_S + 4
+    assert counter.frames[0] < WINDOW_FRAMES
+
+    monkeypatch.setattr(real, "margin_frames", WINDOW_FRAMES)  # window_s=30: whisper's own padding
+    asr.transcribe(audio, lang="en")
+    assert counter.frames[-1] == WINDOW_FRAMES
+
+
+def test_window_setting_is_checked(tmp_path):
+    from kefu.errors import ConfigError
+    from kefu.voice.asr import WhisperASR
+
+    for bad in (0.5, 31.0):
+        with pytest.raises(ConfigError, match="window_s"):
+            WhisperASR(cache_dir=tmp_path, window_s=bad)

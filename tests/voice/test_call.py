@@ -180,3 +180,46 @@ def test_failed_playback_is_an_error_event_and_the_call_goes_on(server, acme, sa
         assert len(caller.events("answer")) == 2
         ws.send(json.dumps({"event": "stop"}))
         caller.wait_for("closed", timeout=30)
+
+
+def test_barge_in_stops_the_piece_being_synthesised(server, acme, say, voice_app, monkeypatch):
+    """The caller talks over the answer while it is being synthesised: that synthesis is told to stop (a
+    slow voice would otherwise keep both cores from whisper for seconds)."""
+    from kefu.voice.base import current_interrupt
+
+    question, interruption = say("How long is the warranty of the X1 Pro", "en"), say("Wait a moment", "en")
+    speaker = voice_app.state.voice.speaker
+    seen: dict = {"stopped": threading.Event(), "under_interrupt": []}
+
+    class SlowVoice:  # synthesises until it is told to stop
+        languages = ("en",)
+
+        def synthesize(self, text, *, lang="en", rate=1.0):
+            interrupt = current_interrupt()
+            seen["under_interrupt"].append(interrupt is not None)
+            if interrupt is not None:
+                interrupt.on_stop(seen["stopped"].set)
+                seen["stopped"].wait(30)
+                interrupt.check()
+            raise AssertionError("a synthesis outside a call's answer")
+
+    monkeypatch.setitem(speaker.backends, "en", SlowVoice())
+    monkeypatch.setattr(speaker, "cache", None)  # every piece synthesised, none replayed
+    with connect(server, acme.widget) as ws:
+        caller = Caller(ws, "pcm16k")
+        ws.send(json.dumps({"event": "start", "format": "pcm16k", "lang": "en"}))
+        caller.wait_for("ready")
+        caller.quiet(0.3)
+        caller.speak(question)
+        line = threading.Thread(target=caller.quiet, args=(1.5,))
+        line.start()
+        assert caller.wait_for("answer").event["text"]
+        line.join()
+        assert not seen["stopped"].is_set() and seen["under_interrupt"] == [True]
+        caller.speak(interruption)
+        assert caller.wait_for("clear", timeout=10).event["reason"] == "barge-in"
+        assert seen["stopped"].wait(10), "the synthesis in flight was not stopped"
+        assert not caller.events("error"), caller.events("error")
+        ws.send(json.dumps({"event": "stop"}))
+        caller.wait_for("closed", timeout=30)
+    assert all(seen["under_interrupt"])

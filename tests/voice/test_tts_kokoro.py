@@ -126,6 +126,37 @@ def test_split_model_is_the_whole_model(kokoro, kokoro_cache):
     assert not [p for p in files[0].parent.iterdir() if p.name.startswith(".kokoro-")]  # no temporary left
 
 
+def test_the_pads_silence_is_not_decoded(kokoro, kokoro_cache, monkeypatch):
+    """Only ``edge_frames`` of the pad tokens' frames reach the decoder; the speech itself is all there."""
+    from kefu.voice.tts_kokoro import EDGE_FRAMES, KokoroTTS, _without_pads
+
+    durations = np.array([[18, 3, 4, 16]])
+    features, f0 = np.zeros((1, 512, 41)), np.arange(82.0).reshape(1, -1)
+    cut, cut_f0, cut_n = _without_pads(durations, features, f0, f0, 4)
+    assert cut.shape[-1] == 41 - 14 - 12 and cut_f0[0, 0] == 28 and cut_f0.shape[-1] == cut_n.shape[-1] == 30
+    assert _without_pads(np.array([[1, 3, 1]]), features[..., :5], f0[..., :10], f0[..., :10], 4)[0].shape[-1] == 5
+
+    decoded = []
+    predict, decode = kokoro.load()
+
+    class Counting:
+        def run(self, names, feed, *args):
+            decoded.append(feed["asr"].shape[-1])
+            return decode.run(names, feed, *args)
+
+    whole = KokoroTTS(cache_dir=kokoro_cache, edge_frames=None)
+    text = "好的，马上为您查询。"
+    monkeypatch.setattr(kokoro, "_sessions", (predict, Counting()))
+    trimmed = kokoro.synthesize(text, lang="zh")
+    monkeypatch.setattr(whole, "_sessions", (predict, Counting()))
+    monkeypatch.setattr(whole, "_vocab", kokoro._vocab)
+    monkeypatch.setattr(whole, "_style", kokoro._style)
+    untrimmed = whole.synthesize(text, lang="zh")
+    assert len(decoded) == 4 and all(a < b for a, b in zip(decoded[:2], decoded[2:]))
+    assert sum(decoded[2:]) - sum(decoded[:2]) >= 2 * 2 * 8  # ≥ 0.2 s of pad per side was not decoded
+    assert abs(trimmed.seconds - untrimmed.seconds) < 0.2 and EDGE_FRAMES >= 2
+
+
 def test_tone_contours_shape_the_pitch():
     from kefu.voice.tone_contour import contour, edit_f0
 
@@ -177,6 +208,31 @@ def test_synthesis_deterministic_bounded_and_mandarin_only(kokoro):
         kokoro.synthesize("hello", lang="en")
     with pytest.raises(InputError, match="rate"):
         kokoro.synthesize("你好", lang="zh", rate=0)
+
+
+def test_an_interrupt_stops_a_synthesis_part_way(kokoro):
+    """A caller's barge-in (``Interrupt.stop``) ends a long synthesis early with ``SpeechInterrupted``;
+    without one, or before it is set, synthesis is unchanged."""
+    import threading
+    import time
+
+    from kefu.voice.base import Interrupt, SpeechInterrupted, interruptible
+
+    text = "仓库收到退货后两个工作日内完成质检，质检通过后按原支付方式退款，到账时间一般为三到七个工作日。"
+    started = time.perf_counter()
+    whole = kokoro.synthesize(text, lang="zh")
+    took = time.perf_counter() - started
+    interrupt = Interrupt()
+    with interruptible(interrupt):
+        assert np.array_equal(kokoro.synthesize(text, lang="zh").samples, whole.samples)
+        threading.Timer(0.05, interrupt.stop).start()
+        started = time.perf_counter()
+        with pytest.raises(SpeechInterrupted):
+            kokoro.synthesize(text, lang="zh")
+        assert time.perf_counter() - started < took  # stopped, not run to the end and thrown away
+        with pytest.raises(SpeechInterrupted):  # once stopped, nothing more is synthesised under it
+            kokoro.synthesize("你好", lang="zh")
+    assert kokoro.synthesize("你好", lang="zh").samples.size
 
 
 def test_a_clause_longer_than_the_model_takes_is_spoken_whole(kokoro, monkeypatch):

@@ -32,3 +32,31 @@ def test_handoff_homophones():
     assert heard_as_said("我想传人工客服") == "我想转人工客服"
     assert heard_as_said("我想穿人工") == "我想转人工"
     assert heard_as_said("人工智能") == "人工智能"
+
+
+def test_interrupt_runs_hooks_once_and_reaches_worker_threads():
+    import asyncio
+
+    from kefu.voice.base import Interrupt, SpeechInterrupted, current_interrupt, interruptible
+
+    interrupt, calls = Interrupt(), []
+    forget = interrupt.on_stop(lambda: calls.append("a"))
+    interrupt.on_stop(lambda: calls.append("b"))
+    forget()
+    interrupt.check()
+    interrupt.stop()
+    interrupt.stop()
+    assert calls == ["b"]
+    interrupt.on_stop(lambda: calls.append("late"))  # already stopped: runs at once
+    assert calls == ["b", "late"]
+    with pytest.raises(SpeechInterrupted):
+        interrupt.check()
+
+    async def main():
+        mine = Interrupt()
+        with interruptible(mine):
+            seen = await asyncio.to_thread(current_interrupt)
+        return mine, seen, current_interrupt()
+
+    mine, seen, after = asyncio.run(main())
+    assert seen is mine and after is None
