@@ -278,6 +278,40 @@ def speech_units(text: str) -> list[str]:
     return units
 
 
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+
+
+def quick_start(units: list[str], first_chars: int, growth: float = 1.5) -> list[tuple[str, bool]]:
+    """``(piece, pause after it)`` for each piece of a spoken answer: ``units`` as they are, except that a
+    first unit of Chinese longer than twice ``first_chars`` is cut between words into pieces of about
+    ``first_chars`` characters, each next one ``growth`` times longer, with no pause inside the clause.
+
+    A voice slower than real time (Kokoro on 2 cores) then starts after a few characters instead of a
+    whole clause, and each piece is synthesised while the shorter one before it plays. Cuts fall only
+    between two Han characters, never beside a digit (whose reading depends on what follows it).
+    """
+    if not units:
+        return []
+    rest = [(u, True) for u in units[1:]]
+    first = units[0]
+    if first_chars <= 0 or len(first) <= 2 * first_chars or not _HAN_CHAR.search(first):
+        return [(first, True), *rest]
+    import jieba
+
+    jieba.setLogLevel(60)
+    words = jieba.lcut(first)
+    pieces, current, target = [], "", float(first_chars)
+    for i, word in enumerate(words):
+        current += word
+        after = "".join(words[i + 1:])
+        if (len(current) >= target and len(after) >= first_chars and _HAN_CHAR.fullmatch(current[-1])
+                and _HAN_CHAR.fullmatch(after[0])):
+            pieces.append(current)
+            current, target = "", target * growth
+    pieces.append(current)
+    return [(p, False) for p in pieces[:-1]] + [(pieces[-1], True), *rest]
+
+
 def load_tts(name: str, *, url: str = "", timeout: float = 30.0, options: dict[str, Any] | None = None,
              cache_dir: str | Path | None = None, threads: int | None = None,
              tone_semitones: float | None = None) -> TTS:

@@ -447,19 +447,22 @@ class CallSession:
                 "error": {"code": "internal_error", "message": "playback failed; the error is logged"}})})
 
     async def _play_unguarded(self, text: str, lang: str) -> None:
-        """Speak the answer piece by piece (``speech_units``): the first piece is sent as soon as it is
+        """Speak the answer piece by piece (``speech_units``, ``quick_start``): the first piece is sent as soon as it is
         synthesised, the rest paced at real time while the next piece is synthesised in the background."""
-        from kefu.voice.tts import speech_units
+        from kefu.voice.tts import quick_start, speech_units
 
         speaker, tts_rate = self.runtime.speaker, self.runtime.config.tts_rate
+        # A slow voice names how many characters its first piece may have (Kokoro: 4), see quick_start.
+        first_chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
+        pieces = quick_start(speech_units(text), first_chars)
         ready: asyncio.Queue = asyncio.Queue(maxsize=1)  # one piece ahead: enough for gapless speech
         interrupt = Interrupt()  # a barge-in also stops the piece being synthesised (its cores go to whisper)
 
         async def synthesise() -> None:
             try:
                 with interruptible(interrupt):
-                    for unit in speech_units(text):
-                        await ready.put(await asyncio.to_thread(speaker.speak, unit, lang, tts_rate))
+                    for unit, pause in pieces:
+                        await ready.put((await asyncio.to_thread(speaker.speak, unit, lang, tts_rate), pause))
             except Exception as exc:  # handed to the player, which raises it
                 await ready.put(exc)
                 return
@@ -471,11 +474,12 @@ class CallSession:
         started = None
         sent_s = 0.0
         try:
-            while (audio := await ready.get()) is not None:
-                if isinstance(audio, Exception):
-                    raise audio
+            while (piece := await ready.get()) is not None:
+                if isinstance(piece, Exception):
+                    raise piece
+                audio, pause = piece
                 x = audio.resampled(self.rate).samples
-                if len(x):  # a pause after each piece, as between the clauses of one synthesis
+                if len(x) and pause:  # a pause after each clause, as between the clauses of one synthesis
                     x = np.concatenate([x, np.zeros(int(CLAUSE_PAUSE_S * self.rate), np.float32)])
                 for i in range(0, len(x), frame * 10):  # 200 ms per message
                     chunk = x[i:i + frame * 10]

@@ -211,3 +211,25 @@ def test_speech_cache_replays_short_texts_within_its_budget(hibari_tts, espeak_t
     cache.put(("x",), first)  # longer than the whole budget: not kept
     assert cache.get(("x",)) is None
     assert Speaker({"en": hibari_tts, "zh": espeak_tts}).cache is None  # off by default
+
+
+def test_quick_start_cuts_a_long_first_chinese_clause_into_growing_pieces():
+    from kefu.voice.tts import quick_start, speech_units
+
+    units = speech_units("仓库收到退货后两个工作日内完成质检，质检通过后按原支付方式退款。")
+    pieces = quick_start(units, 4)
+    assert "".join(p for p, _ in pieces) == "".join(units)
+    assert [pause for _, pause in pieces] == [False] * (len(pieces) - 2) + [True, True]
+    first = [p for p, pause in pieces[:-1] if not pause]
+    assert 4 <= len(first[0]) <= 6 and len(first) >= 2
+    assert all(len(a) <= len(b) for a, b in zip(first, first[1:]))  # each piece at least as long as the last
+    assert pieces[-1] == ("质检通过后按原支付方式退款。", True)  # later clauses untouched
+
+    # Never beside a digit (2个 reads 两个, a lone 2 reads 二), never in English or a short clause.
+    cut = quick_start(["退货后2个工作日内完成质检，"], 3)
+    assert all(not (a[-1].isdigit() or b[0].isdigit()) for (a, _), (b, _) in zip(cut, cut[1:]))
+    english = ["Our warehouse inspects each return within two business days of receiving it."]
+    assert quick_start(english, 4) == [(english[0], True)]
+    assert quick_start(["您好，", "请问有什么可以帮您？"], 4) == [("您好，", True), ("请问有什么可以帮您？", True)]
+    assert quick_start(units, 0) == [(u, True) for u in units]
+    assert quick_start([], 4) == []
