@@ -174,6 +174,7 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     # The server's speaker caches short texts as configured; the caller's (``speaker``) does not.
     server_speaker = Speaker(speaker.backends, cache_seconds=config.tts_cache_seconds)
     app.state.voice = VoiceRuntime(config, asr=asr, speaker=server_speaker)
+    log(f"server warm-up (as kefu serve does): {app.state.voice.warm_up()}")
     port = free_port()
     results = []
     with serving(app, port, "kefu-voice-bench"):

@@ -244,6 +244,11 @@ class Speaker:
             cache.put(key, audio)
         return audio
 
+    def is_cached(self, text: str, lang: str | None = None, rate: float = 1.0) -> bool:
+        """Whether ``speak`` would replay ``text`` from the speech cache."""
+        return (self.cache is not None and isinstance(text, str) and len(text) <= SpeechCache.MAX_CHARS
+                and self.cache.get((text, lang, rate)) is not None)
+
     def _synthesize(self, text: str, lang: str | None, rate: float) -> Audio:
         chunks: list[np.ndarray] = []
         for part_lang, part in self.parts(text, lang):

@@ -60,6 +60,30 @@ def heard_as_said(text: str) -> str:
     return _HANDOFF_HEARD.sub("转人工", text)
 
 
+def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str, bool]]:
+    """The pieces a call speaks ``text`` in, each with whether a pause follows (``speech_units``, and
+    ``quick_start`` for a voice that names its ``first_piece_chars`` unless the first clause is cached)."""
+    from kefu.voice.tts import quick_start, speech_units
+
+    units = speech_units(text)
+    first_chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
+    if units and speaker.is_cached(units[0], lang, rate):
+        first_chars = 0  # said before: replayed at once, whole
+    return quick_start(units, first_chars)
+
+
+def canned_replies(lang: str) -> list[str]:
+    """The bot's fixed messages as a call speaks them: not knowing, the queue and the handoff (one per
+    reason, first in the queue). ``VoiceRuntime.warm_up`` says their first pieces into the speech cache."""
+    from kefu.dialog.answer import ABSTAIN
+    from kefu.dialog.service import REASONS, TEXTS
+
+    out = [ABSTAIN[lang]]
+    for key in ("queued", "waiting"):
+        out += [TEXTS[key][lang].format(reason=reason[lang], position=1) for reason in REASONS.values()]
+    return [speech_text(t) for t in dict.fromkeys(out)]
+
+
 @dataclass
 class VoiceTurn:
     """What one voice turn heard, did and said."""
@@ -166,8 +190,9 @@ class VoiceRuntime:
             return self._speaker
 
     def warm_up(self) -> dict[str, float]:
-        """Load the recogniser and both voices now and say a greeting in each language (kept in the speech
-        cache), so the first caller does not wait for them (Kokoro joins and loads its model: ~2 s).
+        """Load the recogniser and both voices now and say a greeting in each language and the first piece of
+        each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
+        them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
         Returns the seconds each step took."""
         self.require()
         took = {}
@@ -176,10 +201,19 @@ class VoiceRuntime:
         if callable(load):
             load()
         took["asr_s"] = time.perf_counter() - start
+        rate = self.config.tts_rate
         for lang, text in (("zh", "您好"), ("en", "Hello")):
             start = time.perf_counter()
-            self.speaker.speak(text, lang, self.config.tts_rate)
+            self.speaker.speak(text, lang, rate)
             took[f"tts_{lang}_s"] = time.perf_counter() - start
+        if self.speaker.cache is not None:  # the fixed messages start from the cache, like an IVR's prompts
+            start = time.perf_counter()
+            for lang in ("zh", "en"):
+                for text in canned_replies(lang):
+                    pieces = answer_pieces(self.speaker, text, lang, rate)
+                    if pieces:
+                        self.speaker.speak(pieces[0][0], lang, rate)
+            took["canned_s"] = time.perf_counter() - start
         return took
 
     def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None) -> Transcript:
@@ -449,12 +483,8 @@ class CallSession:
     async def _play_unguarded(self, text: str, lang: str) -> None:
         """Speak the answer piece by piece (``speech_units``, ``quick_start``): the first piece is sent as soon as it is
         synthesised, the rest paced at real time while the next piece is synthesised in the background."""
-        from kefu.voice.tts import quick_start, speech_units
-
         speaker, tts_rate = self.runtime.speaker, self.runtime.config.tts_rate
-        # A slow voice names how many characters its first piece may have (Kokoro: 4), see quick_start.
-        first_chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
-        pieces = quick_start(speech_units(text), first_chars)
+        pieces = answer_pieces(speaker, text, lang, tts_rate)
         ready: asyncio.Queue = asyncio.Queue(maxsize=1)  # one piece ahead: enough for gapless speech
         interrupt = Interrupt()  # a barge-in also stops the piece being synthesised (its cores go to whisper)
 

@@ -193,7 +193,9 @@ def test_speech_cache_replays_short_texts_within_its_budget(hibari_tts, espeak_t
             return espeak_tts.synthesize(text, lang=lang, rate=rate)
 
     sp = Speaker({"en": hibari_tts, "zh": Counting()}, cache_seconds=5.0)
+    assert not sp.is_cached("您好，", "zh")
     first = sp.speak("您好，", "zh")
+    assert sp.is_cached("您好，", "zh") and not sp.is_cached("您好，", "zh", 1.5) and not sp.is_cached(None)
     again = sp.speak("您好，", "zh")
     assert again is first and calls == ["您好，"]
     with pytest.raises(ValueError):
@@ -211,6 +213,7 @@ def test_speech_cache_replays_short_texts_within_its_budget(hibari_tts, espeak_t
     cache.put(("x",), first)  # longer than the whole budget: not kept
     assert cache.get(("x",)) is None
     assert Speaker({"en": hibari_tts, "zh": espeak_tts}).cache is None  # off by default
+    assert not Speaker({"en": hibari_tts, "zh": espeak_tts}).is_cached("您好，", "zh")
 
 
 def test_quick_start_cuts_a_long_first_chinese_clause_into_growing_pieces():
