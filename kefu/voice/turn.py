@@ -325,6 +325,7 @@ class CallSession:
         self.last_partial_at = 0
         self.partial_task: asyncio.Task | None = None
         self.speculative: tuple[int, asyncio.Task] | None = None
+        self.recognising: asyncio.Future | None = None  # the last partial or speculation started
         self.playback: asyncio.Task | None = None
         self.turn_task: asyncio.Task | None = None
         self.turns = 0
@@ -360,7 +361,7 @@ class CallSession:
                                  "(setting voice_max_seconds)", 1009)
             if self.vad.in_speech:
                 await self._maybe_partial()
-                if self.vad.quiet_seconds >= 0.24 and self.speculative is None:
+                if self.vad.quiet_seconds >= 0.24 and self.speculative is None and self._recogniser_free():
                     self._speculate()
                 elif self.vad.quiet_seconds == 0 and self.speculative is not None:
                     self.speculative = None  # the caller went on: that guess is stale
@@ -384,13 +385,18 @@ class CallSession:
         x = np.concatenate(self.utterance) if self.utterance else np.zeros(0, np.float32)
         return Audio(x[:upto] if upto else x, self.rate)
 
+    def _recogniser_free(self) -> bool:
+        """No partial or speculation of this call still runs. Whisper does one at a time and cannot stop
+        part-way: a second one would queue, and the final recognition behind both (a caller who paused,
+        went on and paused again waited 1-3 s for guesses nobody needed)."""
+        return self.recognising is None or self.recognising.done()
+
     async def _maybe_partial(self) -> None:
         due = self.utterance_len - self.last_partial_at >= self.partial_every * self.rate
-        busy = self.partial_task is not None and not self.partial_task.done()
-        if due and not busy and self.vad.quiet_seconds == 0:
+        if due and self._recogniser_free() and self.vad.quiet_seconds == 0:
             self.last_partial_at = self.utterance_len
             audio = self._audio()
-            self.partial_task = asyncio.create_task(self._partial(audio))
+            self.partial_task = self.recognising = asyncio.create_task(self._partial(audio))
 
     async def _partial(self, audio: Audio) -> None:
         try:
@@ -408,7 +414,8 @@ class CallSession:
         """Recognise the utterance as it stands at the first pause: at end of utterance it is often done."""
         n = self.utterance_len
         audio = self._audio(n)
-        self.speculative = (n, asyncio.create_task(asyncio.to_thread(self._final, audio)))
+        self.recognising = asyncio.create_task(asyncio.to_thread(self._final, audio))
+        self.speculative = (n, self.recognising)
 
     def _final(self, audio: Audio) -> Transcript | None:
         try:

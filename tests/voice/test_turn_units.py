@@ -60,3 +60,66 @@ def test_interrupt_runs_hooks_once_and_reaches_worker_threads():
 
     mine, seen, after = asyncio.run(main())
     assert seen is mine and after is None
+
+
+def test_a_caller_who_pauses_and_goes_on_never_queues_recognitions():
+    """Pauses long enough to guess the end (≥ 240 ms) followed by more speech: at most one partial or
+    speculation runs at a time, so the final recognition never waits behind several stale guesses."""
+    import asyncio
+    import threading
+    import time
+
+    import numpy as np
+
+    from kefu.config import Config
+    from kefu.errors import KefuError
+    from kefu.voice.audio import pcm16_encode
+    from kefu.voice.base import Transcript
+    from kefu.voice.turn import CallSession, VoiceRuntime
+
+    state = {"running": 0, "most": 0, "calls": 0}
+    lock = threading.Lock()
+
+    class SlowASR:
+        def transcribe(self, audio, *, lang=None):
+            with lock:
+                state["running"] += 1
+                state["calls"] += 1
+                state["most"] = max(state["most"], state["running"])
+            time.sleep(0.45)
+            with lock:
+                state["running"] -= 1
+            return Transcript("where is my order", "en", 1.0, audio.seconds)
+
+    class Chat:
+        def post(self, tenant, conversation_id, text):
+            raise KefuError("no dialog in this test")
+
+    events = []
+
+    async def send_json(msg):
+        events.append(msg)
+
+    async def send_bytes(data):
+        pass
+
+    rate = 16000
+    t = np.arange(int(0.02 * rate)) / rate
+    loud, quiet = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), np.zeros(t.size, np.float32)
+    # speech, then three pauses of 300 ms each followed by 100 ms of speech, then the end of the utterance
+    script = [quiet] * 15 + [loud] * 40 + ([quiet] * 15 + [loud] * 5) * 3 + [quiet] * 40
+
+    async def call():
+        runtime = VoiceRuntime(Config.load(None, env={}), asr=SlowASR(), speaker=None)
+        session = CallSession(runtime, Chat(), "acme", "pcm16k", lang="en", conversation_id="c_1",
+                              send_json=send_json, send_bytes=send_bytes, partial_every_s=0.5)
+        for frame in script:
+            await session.feed(pcm16_encode(frame))
+            await asyncio.sleep(0.02)
+        await session.finish()
+
+    asyncio.run(call())
+    finals = [e for e in events if e["event"] == "transcript" and e.get("final")]
+    assert len(finals) == 1 and finals[0]["text"] == "where is my order"
+    assert state["most"] <= 2, state  # one guess at most, and the final beside it
+    assert state["calls"] <= 6, state
