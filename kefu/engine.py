@@ -136,6 +136,8 @@ class Engine:
         return clean
 
     def close(self) -> None:
+        if "service" in self.__dict__:
+            self.__dict__["service"].close()
         if "retriever" in self.__dict__:
             self.__dict__["retriever"].close()
         for name in ("store", "chats", "graph"):

@@ -118,6 +118,15 @@ class ChatService:
                                                        products=Gazetteer.from_rows(rows) if rows else None)
             return self._nlu[tenant]
 
+    def close(self) -> None:
+        """Stop the worker threads of the tenants' NLUs (a later message starts them again)."""
+        with self._guard:
+            loaded = list(self._nlu.values())
+        for nlu in loaded:
+            close = getattr(nlu, "close", None)
+            if callable(close):
+                close()
+
     def policy(self, tenant: str) -> HandoffPolicy:
         return HandoffPolicy.from_dict(self.chats.get_policy(tenant, "handoff"))
 

@@ -185,6 +185,10 @@ class NLU:
             own_ms.append((time.perf_counter() - t0) * 1000)
         return found, own_ms
 
+    def close(self) -> None:
+        """Stop the worker thread (the next message starts it again)."""
+        self._pool.close()
+
     def conversation(self, **kwargs) -> ConversationSentiment:
         """A fresh per-conversation sentiment tracker (see :class:`ConversationSentiment`)."""
         return ConversationSentiment(**kwargs)

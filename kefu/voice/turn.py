@@ -40,6 +40,9 @@ FORMATS = {"mulaw8k": 8000, "pcm16k": 16000}
 log = logging.getLogger("kefu.voice")
 FRAME_S = 0.02
 CLAUSE_PAUSE_S = 0.15  # silence after each piece of a spoken answer (see speech_units)
+# Sound after a speculation shorter than this (a breath, a click, line noise) does not make the guess stale;
+# words are longer.
+BLIP_S = 0.1
 
 
 def speech_text(text: str) -> str:
@@ -325,6 +328,7 @@ class CallSession:
         self.last_partial_at = 0
         self.partial_task: asyncio.Task | None = None
         self.speculative: tuple[int, asyncio.Task] | None = None
+        self.loud_after_guess = 0  # samples of sound since the speculation's cut
         self.recognising: asyncio.Future | None = None  # the last partial or speculation started
         self.playback: asyncio.Task | None = None
         self.turn_task: asyncio.Task | None = None
@@ -364,7 +368,9 @@ class CallSession:
                 if self.vad.quiet_seconds >= 0.24 and self.speculative is None and self._recogniser_free():
                     self._speculate()
                 elif self.vad.quiet_seconds == 0 and self.speculative is not None:
-                    self.speculative = None  # the caller went on: that guess is stale
+                    self.loud_after_guess += x.size
+                    if self.loud_after_guess > BLIP_S * self.rate:
+                        self.speculative = None  # the caller went on: that guess is stale
             else:
                 await self._utterance_ended()
         else:
@@ -416,6 +422,7 @@ class CallSession:
         audio = self._audio(n)
         self.recognising = asyncio.create_task(asyncio.to_thread(self._final, audio))
         self.speculative = (n, self.recognising)
+        self.loud_after_guess = 0
 
     def _final(self, audio: Audio) -> Transcript | None:
         try:
@@ -428,8 +435,7 @@ class CallSession:
         speculative, self.speculative = self.speculative, None
         audio = self._audio()
         self.utterance, self.preroll = None, np.zeros(0, np.float32)
-        loud_len = audio.samples.size - int(self.vad.silence_frames * FRAME_S * self.rate)
-        if speculative is not None and speculative[0] >= loud_len:
+        if speculative is not None:  # still standing: nothing but a blip came after its cut
             task = speculative[1]
         else:
             task = asyncio.create_task(asyncio.to_thread(self._final, audio))

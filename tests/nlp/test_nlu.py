@@ -114,3 +114,28 @@ def test_second_embedder_overlapped_with_entities_gives_the_same_signals(intent_
         assert a.ms > 0
     assert side_by_side[2].intent.label == "oos"  # nothing to classify
     assert any(e.type == "ORDER_NUMBER" for e in side_by_side[0].entities)  # found on the worker thread
+
+
+def test_closing_stops_the_worker_thread_and_the_next_message_restarts_it(intent_model, tmp_path):
+    import threading
+
+    from kefu.engine import Engine
+
+    def workers():
+        return [t for t in threading.enumerate() if t.name.startswith("kefu-nlu")]
+
+    before = len(workers())
+    nlu = NLU(embedder(), intent_model, entities=EntityExtractor())
+    assert nlu.analyze("where is my order NT2026030112345").entities
+    assert len(workers()) == before + 1
+    nlu.close()
+    assert len(workers()) == before
+    assert nlu.analyze("我的订单 NT2026030112345").entities  # works again after close
+    nlu.close()
+
+    engine = Engine(Config.load(home=tmp_path / "home", env={}))
+    engine.service._nlu["acme"] = NLU(embedder(), intent_model, entities=EntityExtractor())
+    engine.service.nlu("acme").analyze("hello")
+    assert len(workers()) == before + 1
+    engine.close()
+    assert len(workers()) == before

@@ -123,3 +123,54 @@ def test_a_caller_who_pauses_and_goes_on_never_queues_recognitions():
     assert len(finals) == 1 and finals[0]["text"] == "where is my order"
     assert state["most"] <= 2, state  # one guess at most, and the final beside it
     assert state["calls"] <= 6, state
+
+
+@pytest.mark.parametrize(("blip_frames", "guess_used"), [(2, True), (10, False)])
+def test_a_blip_after_the_pause_keeps_the_guess_but_words_do_not(blip_frames, guess_used):
+    """40 ms of noise after the caller stopped leaves the speculative recognition standing (the answer
+    does not wait for another); 200 ms of sound is more speech, recognised again in full."""
+    import asyncio
+    import time
+
+    import numpy as np
+
+    from kefu.config import Config
+    from kefu.errors import KefuError
+    from kefu.voice.audio import pcm16_encode
+    from kefu.voice.base import Transcript
+    from kefu.voice.turn import CallSession, VoiceRuntime
+
+    heard = []
+
+    class ASR:
+        def transcribe(self, audio, *, lang=None):
+            heard.append(audio.seconds)
+            time.sleep(0.05)
+            return Transcript("where is my order", "en", 1.0, audio.seconds)
+
+    class Chat:
+        def post(self, tenant, conversation_id, text):
+            raise KefuError("no dialog in this test")
+
+    async def ignore(_):
+        pass
+
+    rate = 16000
+    t = np.arange(int(0.02 * rate)) / rate
+    loud, quiet = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), np.zeros(t.size, np.float32)
+    script = [quiet] * 15 + [loud] * 40 + [quiet] * 15 + [loud] * blip_frames + [quiet] * 40
+
+    async def call():
+        runtime = VoiceRuntime(Config.load(None, env={}), asr=ASR(), speaker=None)
+        session = CallSession(runtime, Chat(), "acme", "pcm16k", lang="en", conversation_id="c_1",
+                              send_json=ignore, send_bytes=ignore, partial_every_s=10)
+        for frame in script:
+            await session.feed(pcm16_encode(frame))
+            await asyncio.sleep(0.005)
+        await session.finish()
+
+    asyncio.run(call())
+    if guess_used:  # the guess made at the pause is the answer's recognition
+        assert len(heard) == 1, heard
+    else:  # recognised again with the new sound
+        assert len(heard) == 2 and heard[-1] > heard[0] + 0.2, heard
