@@ -43,6 +43,7 @@ CLAUSE_PAUSE_S = 0.15  # silence after each piece of a spoken answer (see speech
 # Sound after a speculation shorter than this (a breath, a click, line noise) does not make the guess stale;
 # words are longer.
 BLIP_S = 0.1
+PARTIAL_WINDOW_S = 4.0  # whisper's window for partial transcripts (CER +3 points on the benchmark, ~2x faster)
 
 
 def speech_text(text: str) -> str:
@@ -219,17 +220,18 @@ class VoiceRuntime:
             took["canned_s"] = time.perf_counter() - start
         return took
 
-    def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None) -> Transcript:
+    def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None,
+                   window_s: float | None = None) -> Transcript:
         """Refuses silence first (cheap), then recognises; an empty result is ``NoSpeechError``.
 
-        ``beam_size`` is passed on when the backend takes it (whisper), else ignored.
+        ``beam_size`` and ``window_s`` are passed on when the backend takes them (whisper), else ignored.
         """
         require_sound(audio)
         asr = self.asr
         from kefu.voice.asr import WhisperASR
 
-        if beam_size and isinstance(asr, WhisperASR):
-            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size)
+        if (beam_size or window_s) and isinstance(asr, WhisperASR):
+            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size, window_s=window_s)
         else:
             transcript = asr.transcribe(audio, lang=lang)
         transcript.text = heard_as_said(transcript.text)
@@ -413,8 +415,10 @@ class CallSession:
             await self.send_json({"event": "partial", "text": t.text, "language": t.language})
 
     def _partial_asr(self, audio: Audio) -> Transcript:
-        """A quick look at the utterance so far: greedy decoding where the backend offers it."""
-        return self.runtime.transcribe(audio, self.lang, beam_size=1)
+        """A quick look at the utterance so far: greedy decoding and a short window where the backend offers
+        them. It is only shown, and the sooner it is done the less the final recognition waits behind it
+        when the caller stops while it runs."""
+        return self.runtime.transcribe(audio, self.lang, beam_size=1, window_s=PARTIAL_WINDOW_S)
 
     def _speculate(self) -> None:
         """Recognise the utterance as it stands at the first pause: at end of utterance it is often done."""

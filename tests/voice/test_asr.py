@@ -111,9 +111,12 @@ def test_short_window_encodes_once_and_only_what_it_needs(asr, say, monkeypatch)
     assert sound + asr.window_s * FRAMES_PER_S - 4 <= counter.frames[0] <= sound + asr.window_s * FRAMES_PER_S + 4
     assert counter.frames[0] < WINDOW_FRAMES
 
-    monkeypatch.setattr(real, "margin_frames", WINDOW_FRAMES)  # window_s=30: whisper's own padding
-    asr.transcribe(audio, lang="en")
+    asr.transcribe(audio, lang="en", window_s=30.0)  # whisper's own padding
     assert counter.frames[-1] == WINDOW_FRAMES
+    t = asr.transcribe(audio, lang="en", window_s=4.0)  # a partial transcript's window
+    assert abs(counter.frames[-1] - (sound + 4 * FRAMES_PER_S)) <= 4 and "order" in t.text.lower()
+    asr.transcribe(audio, lang="en")
+    assert counter.frames[-1] == counter.frames[0]  # the instance's window again
 
 
 def test_window_setting_is_checked(tmp_path):
@@ -123,3 +126,10 @@ def test_window_setting_is_checked(tmp_path):
     for bad in (0.5, 31.0):
         with pytest.raises(ConfigError, match="window_s"):
             WhisperASR(cache_dir=tmp_path, window_s=bad)
+
+
+def test_window_argument_is_checked(asr, say):
+    from kefu.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="window_s"):
+        asr.transcribe(say("Where is my order?"), lang="en", window_s=0.2)
