@@ -62,20 +62,57 @@ def test_interrupt_runs_hooks_once_and_reaches_worker_threads():
     assert seen is mine and after is None
 
 
-def test_a_caller_who_pauses_and_goes_on_never_queues_recognitions():
-    """Pauses long enough to guess the end (≥ 240 ms) followed by more speech: at most one partial or
-    speculation runs at a time, so the final recognition never waits behind several stale guesses."""
-    import asyncio
-    import threading
-    import time
-
+def _frames(script: list[tuple[str, int]]) -> list:
+    """20-ms frames of 16 kHz audio: ``("loud", n)`` is n frames of a 220 Hz tone, ``("quiet", n)`` silence."""
     import numpy as np
+
+    t = np.arange(320) / 16000
+    frame = {"loud": (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), "quiet": np.zeros(320, np.float32)}
+    return [frame[kind] for kind, n in script for _ in range(n)]
+
+
+def _call(asr, frames: list, *, partial_every_s: float, pace_s: float) -> list[dict]:
+    """Stream ``frames`` through a ``CallSession`` over ``asr`` (no dialog: every turn ends in an error
+    event); returns the events sent to the caller."""
+    import asyncio
 
     from kefu.config import Config
     from kefu.errors import KefuError
     from kefu.voice.audio import pcm16_encode
-    from kefu.voice.base import Transcript
     from kefu.voice.turn import CallSession, VoiceRuntime
+
+    class Chat:
+        def post(self, tenant, conversation_id, text):
+            raise KefuError("no dialog in this test")
+
+    events: list[dict] = []
+
+    async def send_json(msg):
+        events.append(msg)
+
+    async def send_bytes(data):
+        pass
+
+    async def call():
+        runtime = VoiceRuntime(Config.load(None, env={}), asr=asr, speaker=None)
+        session = CallSession(runtime, Chat(), "acme", "pcm16k", lang="en", conversation_id="c_1",
+                              send_json=send_json, send_bytes=send_bytes, partial_every_s=partial_every_s)
+        for frame in frames:
+            await session.feed(pcm16_encode(frame))
+            await asyncio.sleep(pace_s)
+        await session.finish()
+
+    asyncio.run(call())
+    return events
+
+
+def test_a_caller_who_pauses_and_goes_on_never_queues_recognitions():
+    """Pauses long enough to guess the end (≥ 240 ms) followed by more speech: at most one partial or
+    speculation runs at a time, so the final recognition never waits behind several stale guesses."""
+    import threading
+    import time
+
+    from kefu.voice.base import Transcript
 
     state = {"running": 0, "most": 0, "calls": 0}
     lock = threading.Lock()
@@ -91,34 +128,9 @@ def test_a_caller_who_pauses_and_goes_on_never_queues_recognitions():
                 state["running"] -= 1
             return Transcript("where is my order", "en", 1.0, audio.seconds)
 
-    class Chat:
-        def post(self, tenant, conversation_id, text):
-            raise KefuError("no dialog in this test")
-
-    events = []
-
-    async def send_json(msg):
-        events.append(msg)
-
-    async def send_bytes(data):
-        pass
-
-    rate = 16000
-    t = np.arange(int(0.02 * rate)) / rate
-    loud, quiet = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), np.zeros(t.size, np.float32)
     # speech, then three pauses of 300 ms each followed by 100 ms of speech, then the end of the utterance
-    script = [quiet] * 15 + [loud] * 40 + ([quiet] * 15 + [loud] * 5) * 3 + [quiet] * 40
-
-    async def call():
-        runtime = VoiceRuntime(Config.load(None, env={}), asr=SlowASR(), speaker=None)
-        session = CallSession(runtime, Chat(), "acme", "pcm16k", lang="en", conversation_id="c_1",
-                              send_json=send_json, send_bytes=send_bytes, partial_every_s=0.5)
-        for frame in script:
-            await session.feed(pcm16_encode(frame))
-            await asyncio.sleep(0.02)
-        await session.finish()
-
-    asyncio.run(call())
+    frames = _frames([("quiet", 15), ("loud", 40)] + [("quiet", 15), ("loud", 5)] * 3 + [("quiet", 40)])
+    events = _call(SlowASR(), frames, partial_every_s=0.5, pace_s=0.02)
     finals = [e for e in events if e["event"] == "transcript" and e.get("final")]
     assert len(finals) == 1 and finals[0]["text"] == "where is my order"
     assert state["most"] <= 2, state  # one guess at most, and the final beside it
@@ -129,16 +141,9 @@ def test_a_caller_who_pauses_and_goes_on_never_queues_recognitions():
 def test_a_blip_after_the_pause_keeps_the_guess_but_words_do_not(blip_frames, guess_used):
     """40 ms of noise after the caller stopped leaves the speculative recognition standing (the answer
     does not wait for another); 200 ms of sound is more speech, recognised again in full."""
-    import asyncio
     import time
 
-    import numpy as np
-
-    from kefu.config import Config
-    from kefu.errors import KefuError
-    from kefu.voice.audio import pcm16_encode
     from kefu.voice.base import Transcript
-    from kefu.voice.turn import CallSession, VoiceRuntime
 
     heard = []
 
@@ -148,28 +153,8 @@ def test_a_blip_after_the_pause_keeps_the_guess_but_words_do_not(blip_frames, gu
             time.sleep(0.05)
             return Transcript("where is my order", "en", 1.0, audio.seconds)
 
-    class Chat:
-        def post(self, tenant, conversation_id, text):
-            raise KefuError("no dialog in this test")
-
-    async def ignore(_):
-        pass
-
-    rate = 16000
-    t = np.arange(int(0.02 * rate)) / rate
-    loud, quiet = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), np.zeros(t.size, np.float32)
-    script = [quiet] * 15 + [loud] * 40 + [quiet] * 15 + [loud] * blip_frames + [quiet] * 40
-
-    async def call():
-        runtime = VoiceRuntime(Config.load(None, env={}), asr=ASR(), speaker=None)
-        session = CallSession(runtime, Chat(), "acme", "pcm16k", lang="en", conversation_id="c_1",
-                              send_json=ignore, send_bytes=ignore, partial_every_s=10)
-        for frame in script:
-            await session.feed(pcm16_encode(frame))
-            await asyncio.sleep(0.005)
-        await session.finish()
-
-    asyncio.run(call())
+    frames = _frames([("quiet", 15), ("loud", 40), ("quiet", 15), ("loud", blip_frames), ("quiet", 40)])
+    _call(ASR(), frames, partial_every_s=10, pace_s=0.005)
     if guess_used:  # the guess made at the pause is the answer's recognition
         assert len(heard) == 1, heard
     else:  # recognised again with the new sound
