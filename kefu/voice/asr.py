@@ -126,8 +126,10 @@ class WhisperASR:
     def detect(self, samples: np.ndarray) -> tuple[str, float]:
         """``("zh"|"en", probability)``: the likelier of the two in whisper's language detection."""
         model = self.load()
-        # The frames ``transcribe`` will encode (it drops the extractor's last one), so the encoding is reused.
-        _, _, probs = model.detect_language(features=model.feature_extractor(samples)[..., :-1])
+        # The first 30 s as ``transcribe`` will encode them (it drops the extractor's last frame): a clip of
+        # up to 30 s is then encoded once for both.
+        first = samples[:model.feature_extractor.n_samples]
+        _, _, probs = model.detect_language(features=model.feature_extractor(first)[..., :-1])
         p = dict(probs)
         zh, en = p.get("zh", 0.0), p.get("en", 0.0)
         # Languages whisper often confuses with accented Mandarin count towards zh.

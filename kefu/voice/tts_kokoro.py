@@ -241,7 +241,7 @@ class KokoroTTS:
 
     languages = ("zh",)
     sample_rate = SAMPLE_RATE
-    first_piece_chars = 4  # a call's answer starts with ~4 characters (~0.5 s to synthesise), see quick_start
+    first_piece_chars = 4  # a call's answer starts with ~4 characters (~0.8 s on 2 cores), see quick_start
 
     def __init__(self, cache_dir: str | Path | None = None, threads: int = 2, speed: float = 0.9,
                  styles: tuple[str, ...] | None = None, clause_pause_s: float = 0.15,
