@@ -329,7 +329,7 @@ class CallSession:
         self.utterance_len = 0
         self.last_partial_at = 0
         self.partial_task: asyncio.Task | None = None
-        self.speculative: tuple[int, asyncio.Task] | None = None
+        self.speculative: asyncio.Task | None = None  # the guess made at the last pause, while it stands
         self.loud_after_guess = 0  # samples of sound since the speculation's cut
         self.recognising: asyncio.Future | None = None  # the last partial or speculation started
         self.playback: asyncio.Task | None = None
@@ -422,10 +422,8 @@ class CallSession:
 
     def _speculate(self) -> None:
         """Recognise the utterance as it stands at the first pause: at end of utterance it is often done."""
-        n = self.utterance_len
-        audio = self._audio(n)
-        self.recognising = asyncio.create_task(asyncio.to_thread(self._final, audio))
-        self.speculative = (n, self.recognising)
+        audio = self._audio(self.utterance_len)
+        self.speculative = self.recognising = asyncio.create_task(asyncio.to_thread(self._final, audio))
         self.loud_after_guess = 0
 
     def _final(self, audio: Audio) -> Transcript | None:
@@ -439,10 +437,8 @@ class CallSession:
         speculative, self.speculative = self.speculative, None
         audio = self._audio()
         self.utterance, self.preroll = None, np.zeros(0, np.float32)
-        if speculative is not None:  # still standing: nothing but a blip came after its cut
-            task = speculative[1]
-        else:
-            task = asyncio.create_task(asyncio.to_thread(self._final, audio))
+        # A guess still standing had nothing but a blip after its cut: it is the recognition.
+        task = speculative or asyncio.create_task(asyncio.to_thread(self._final, audio))
         self.turn_task = asyncio.create_task(self._answer(task, ended_at))
 
     async def _answer(self, task: Awaitable[Transcript | None], ended_at: float) -> None:
