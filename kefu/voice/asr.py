@@ -101,9 +101,7 @@ class WhisperASR:
         self.cache_dir = Path(cache_dir) if cache_dir else default_home() / "cache"
         self.threads = threads
         self.beam_size = beam_size
-        if not 1.0 <= window_s <= 30.0:
-            raise ConfigError(f"window_s must be between 1 and 30 seconds, not {window_s}")
-        self.window_s = window_s
+        self.window_s = _checked_window(window_s)
         self.vad_after_s = vad_after_s
         self.zh_hotwords = zh_hotwords
         self._model = None
@@ -153,9 +151,7 @@ class WhisperASR:
         pad = np.zeros(int(PAD_S * RATE), np.float32)
         samples = np.concatenate([pad, samples, pad])
         started = time.perf_counter()
-        window = self.window_s if window_s is None else window_s
-        if not 1.0 <= window <= 30.0:
-            raise ConfigError(f"window_s must be between 1 and 30 seconds, not {window}")
+        window = self.window_s if window_s is None else _checked_window(window_s)
         with self._lock:
             model = self.load()
             model.margin_frames = int(round(window * FRAMES_PER_S))
@@ -179,6 +175,12 @@ class WhisperASR:
                     for s in segments]
         text = _join([s["text"] for s in segs], lang)
         return Transcript(text, lang, prob, audio.seconds, segs, time.perf_counter() - started)
+
+
+def _checked_window(window_s: float) -> float:
+    if not 1.0 <= window_s <= 30.0:
+        raise ConfigError(f"window_s must be between 1 and 30 seconds, not {window_s}")
+    return window_s
 
 
 def _short_window(base):

@@ -234,20 +234,23 @@ class Speaker:
 
     def speak(self, text: str, lang: str | None = None, rate: float = 1.0) -> Audio:
         """All of ``text`` as one ``Audio`` at ``self.rate`` Hz."""
-        key = (text, lang, rate)
-        cache = self.cache if isinstance(text, str) and len(text) <= SpeechCache.MAX_CHARS else None
-        cached = cache.get(key) if cache else None
+        cached = self._cached(text, lang, rate)
         if cached is not None:
             return cached
         audio = self._synthesize(text, lang, rate)
-        if cache:
-            cache.put(key, audio)
+        if self._cacheable(text):
+            self.cache.put((text, lang, rate), audio)
         return audio
 
     def is_cached(self, text: str, lang: str | None = None, rate: float = 1.0) -> bool:
         """Whether ``speak`` would replay ``text`` from the speech cache."""
-        return (self.cache is not None and isinstance(text, str) and len(text) <= SpeechCache.MAX_CHARS
-                and self.cache.get((text, lang, rate)) is not None)
+        return self._cached(text, lang, rate) is not None
+
+    def _cacheable(self, text: str) -> bool:
+        return self.cache is not None and isinstance(text, str) and len(text) <= SpeechCache.MAX_CHARS
+
+    def _cached(self, text: str, lang: str | None, rate: float) -> Audio | None:
+        return self.cache.get((text, lang, rate)) if self._cacheable(text) else None
 
     def _synthesize(self, text: str, lang: str | None, rate: float) -> Audio:
         chunks: list[np.ndarray] = []
