@@ -223,3 +223,51 @@ def test_barge_in_stops_the_piece_being_synthesised(server, acme, say, voice_app
         ws.send(json.dumps({"event": "stop"}))
         caller.wait_for("closed", timeout=30)
     assert all(seen["under_interrupt"])
+
+
+def test_a_streaming_voice_is_heard_before_it_ends_and_a_barge_in_stops_it(server, acme, say, voice_app,
+                                                                        monkeypatch, hibari_tts):
+    """A voice that streams (Kokoro) is played chunk by chunk: the caller hears its first chunk while the rest
+    is still being made, and talking over it stops the stream."""
+    from kefu.voice.base import current_interrupt
+
+    question, interruption = say("How long is the warranty of the X1 Pro", "en"), say("Wait a moment", "en")
+    speaker = voice_app.state.voice.speaker
+    first = hibari_tts.synthesize("Thank you for waiting.", lang="en")
+    seen = {"stopped": threading.Event(), "streams": 0}
+
+    class StreamingVoice:  # one chunk, then nothing more until it is told to stop
+        languages = ("en",)
+
+        def synthesize(self, text, *, lang="en", rate=1.0):
+            raise AssertionError("a call's answer is streamed, not synthesised whole")
+
+        def stream(self, text, *, lang="en", rate=1.0):
+            seen["streams"] += 1
+            yield first
+            interrupt = current_interrupt()
+            interrupt.on_stop(seen["stopped"].set)
+            seen["stopped"].wait(30)
+            interrupt.check()
+
+    monkeypatch.setitem(speaker.backends, "en", StreamingVoice())
+    monkeypatch.setattr(speaker, "cache", None)
+    with connect(server, acme.widget) as ws:
+        caller = Caller(ws, "pcm16k")
+        ws.send(json.dumps({"event": "start", "format": "pcm16k", "lang": "en"}))
+        caller.wait_for("ready")
+        caller.quiet(0.3)
+        caller.speak(question)
+        spoke_at = caller.last_voice_sent
+        line = threading.Thread(target=caller.quiet, args=(1.5,))
+        line.start()
+        caller.wait_for("answer")
+        line.join()
+        assert caller.first_audio_after(spoke_at) is not None  # heard while the stream is still open
+        assert seen["streams"] == 1 and not seen["stopped"].is_set()
+        caller.speak(interruption)
+        assert caller.wait_for("clear", timeout=10).event["reason"] == "barge-in"
+        assert seen["stopped"].wait(10), "the stream in flight was not stopped"
+        assert not caller.events("error"), caller.events("error")
+        ws.send(json.dumps({"event": "stop"}))
+        caller.wait_for("closed", timeout=30)
