@@ -50,7 +50,9 @@ def detect_language(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _jieba():
+def segmenter():
+    """jieba, quiet and with its dictionary loaded (once per process): the one Chinese word segmenter kefu
+    uses, for search tokens here and for the voice's pinyin (``kefu.voice.pinyin``)."""
     import logging
 
     import jieba
@@ -69,7 +71,7 @@ def tokenize(text: str, *, stopwords: bool = False) -> list[str]:
     for match in _TOKEN.finditer(text.lower()):
         piece = match.group()
         if _CJK.match(piece):
-            for word in _jieba().cut_for_search(piece):
+            for word in segmenter().cut_for_search(piece):
                 if word.strip():
                     tokens.append(word)
         else:

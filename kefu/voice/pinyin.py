@@ -29,13 +29,13 @@ def pinyin_pairs(text: str) -> list[str | list[tuple[str, str]]]:
     """Like ``pinyin_words`` (no sandhi), each Chinese word as ``(character, syllable)`` pairs, for rules
     that depend on the character (一 and 不, not their homophones 衣 or 部)."""
     try:
-        import jieba
         from pypinyin import Style, lazy_pinyin
     except ImportError as exc:
-        raise VoiceUnavailableError("pypinyin/jieba are not installed (pip install 'kefu[voice]')") from exc
-    jieba.setLogLevel(60)
+        raise VoiceUnavailableError("pypinyin is not installed (pip install 'kefu[voice]')") from exc
+    from kefu.nlp.text import segmenter
+
     out: list[str | list[tuple[str, str]]] = []
-    for word in jieba.lcut(text or ""):
+    for word in segmenter().lcut(text or ""):
         if word in PUNCT:
             out.append(PUNCT[word])
             continue
