@@ -52,6 +52,8 @@ CLAUSE_PAUSE_S = 0.15  # silence after each piece of a spoken answer (see speech
 # Sound after a speculation shorter than this (a breath, a click, line noise) does not make the guess stale;
 # words are longer.
 BLIP_S = 0.1
+# A partial that began with at most this much of the caller's speech left is taken as the utterance's transcript.
+PARTIAL_COVERS_S = 0.15
 PARTIAL_WINDOW_S = 4.0  # whisper's window for partial transcripts (CER +3 points on the benchmark, ~2x faster)
 
 
@@ -365,8 +367,11 @@ class CallSession:
                                  "(setting voice_max_seconds)", 1009)
             if self.vad.in_speech:
                 await self._maybe_partial()
-                if self.vad.quiet_seconds >= 0.24 and self.speculative is None and self._recogniser_free():
-                    self._speculate()
+                if self.vad.quiet_seconds >= 0.24 and self.speculative is None:
+                    if self._partial_heard_it_all():
+                        self._adopt_partial()
+                    elif self._recogniser_free():
+                        self._speculate()
                 elif self.vad.quiet_seconds == 0 and self.speculative is not None:
                     self.loud_after_guess += x.size
                     if self.loud_after_guess > BLIP_S * self.rate:
@@ -384,6 +389,7 @@ class CallSession:
         self.utterance = [self.preroll]
         self.utterance_len = self.preroll.size
         self.last_partial_at = 0
+        self.partial_task = None
         self.speculative = None
         await self.send_json({"event": "speech_started"})
 
@@ -404,13 +410,33 @@ class CallSession:
             audio = self._audio()
             self.partial_task = self.recognising = asyncio.create_task(self._partial(audio))
 
-    async def _partial(self, audio: Audio) -> None:
+    async def _partial(self, audio: Audio) -> Transcript | None:
         try:
             t = await asyncio.to_thread(self._partial_asr, audio)
         except KefuError:
-            return  # a partial that hears nothing yet says nothing
+            return None  # a partial that hears nothing yet says nothing
         if self.utterance is not None and t.text:
             await self.send_json({"event": "partial", "text": t.text, "language": t.language})
+        return t
+
+    def _partial_heard_it_all(self) -> bool:
+        """The last partial began when no more than ``PARTIAL_COVERS_S`` of this utterance's speech was left:
+        the caller stopped just after it started. Its transcript then stands for the utterance."""
+        speech_end = self.utterance_len - int(self.vad.quiet_seconds * self.rate)
+        return self.partial_task is not None and self.last_partial_at >= speech_end - PARTIAL_COVERS_S * self.rate
+
+    def _adopt_partial(self) -> None:
+        """Take the running (or finished) partial as the guess instead of recognising the utterance again
+        after it: whisper does one job at a time, and a final recognition queued behind a partial that began
+        as the caller stopped waited for both (0.5-1.2 s on 2 cores, traced)."""
+        partial, audio = self.partial_task, self._audio(self.utterance_len)
+
+        async def heard() -> Transcript | None:
+            t = await partial
+            return t if t is not None and t.text else await asyncio.to_thread(self._final, audio)
+
+        self.speculative = asyncio.create_task(heard())
+        self.loud_after_guess = 0
 
     def _partial_asr(self, audio: Audio) -> Transcript:
         """A quick look at the utterance so far: greedy decoding and a short window where the backend offers

@@ -159,3 +159,29 @@ def test_a_blip_after_the_pause_keeps_the_guess_but_words_do_not(blip_frames, gu
         assert len(heard) == 1, heard
     else:  # recognised again with the new sound
         assert len(heard) == 2 and heard[-1] > heard[0] + 0.2, heard
+
+
+@pytest.mark.parametrize(("loud_frames", "recognitions"), [(40, 1), (55, 2)])
+def test_a_partial_that_began_as_the_caller_stopped_is_the_transcript(loud_frames, recognitions):
+    """A partial started ≤ 150 ms before the end of speech heard it all: it stands for the utterance instead of
+    a final recognition queued behind it. One that began earlier (300 ms) missed words: recognised again."""
+    import time
+
+    from kefu.voice.base import Transcript
+
+    heard = []
+
+    class SlowASR:
+        def transcribe(self, audio, *, lang=None):
+            heard.append(round(audio.seconds, 2))
+            time.sleep(0.3)
+            return Transcript(f"heard {audio.seconds:.2f} s", "en", 1.0, audio.seconds)
+
+    # 0.3 s of pre-roll: the partial (due at 1.0 s of utterance) starts 0.7 s into the speech
+    events = _call(SlowASR(), _frames([("quiet", 15), ("loud", loud_frames), ("quiet", 40)]),
+                   partial_every_s=1.0, pace_s=0.02)
+    final = [e for e in events if e["event"] == "transcript" and e.get("final")]
+    assert len(heard) == recognitions, heard
+    assert len(final) == 1 and final[0]["text"] == f"heard {heard[-1]:.2f} s"
+    if recognitions == 2:
+        assert heard[1] > heard[0] + 0.25
