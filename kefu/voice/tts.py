@@ -163,7 +163,8 @@ class HttpTTS:
 
 class SpeechCache:
     """The audio of short texts spoken before (greetings, queue and handoff messages, the first clause of
-    frequent answers), least recently used first out, bounded by the seconds of audio held."""
+    frequent answers), least recently used first out, bounded by the seconds of audio held. Entries put
+    with ``keep`` (the fixed messages said at warm-up, as an IVR keeps its prompts) are never evicted."""
 
     MAX_CHARS = 60
 
@@ -171,6 +172,7 @@ class SpeechCache:
         self.max_seconds = max_seconds
         self.seconds = 0.0
         self._items: OrderedDict[tuple, Audio] = OrderedDict()
+        self._kept: set[tuple] = set()
         self._lock = threading.Lock()
 
     def get(self, key: tuple) -> Audio | None:
@@ -180,18 +182,22 @@ class SpeechCache:
                 self._items.move_to_end(key)
             return audio
 
-    def put(self, key: tuple, audio: Audio) -> None:
+    def put(self, key: tuple, audio: Audio, keep: bool = False) -> None:
         if audio.seconds > self.max_seconds:
             return
         audio.samples.setflags(write=False)  # shared by every later caller: nobody may change it in place
         with self._lock:
+            if keep:
+                self._kept.add(key)
             if key in self._items:
                 return
             self._items[key] = audio
             self.seconds += audio.seconds
-            while self.seconds > self.max_seconds:
-                _, old = self._items.popitem(last=False)
-                self.seconds -= old.seconds
+            if self.seconds > self.max_seconds:
+                for old in [k for k in self._items if k not in self._kept]:  # least recently used first
+                    self.seconds -= self._items.pop(old).seconds
+                    if self.seconds <= self.max_seconds:
+                        break
 
 
 class Speaker:
@@ -233,14 +239,16 @@ class Speaker:
             if audio.samples.size:
                 yield audio
 
-    def speak(self, text: str, lang: str | None = None, rate: float = 1.0) -> Audio:
-        """All of ``text`` as one ``Audio`` at ``self.rate`` Hz."""
+    def speak(self, text: str, lang: str | None = None, rate: float = 1.0, keep: bool = False) -> Audio:
+        """All of ``text`` as one ``Audio`` at ``self.rate`` Hz (``keep``: never evicted from the cache)."""
         cached = self._cached(text, lang, rate)
         if cached is not None:
+            if keep:
+                self.cache.put((text, lang, rate), cached, keep=True)
             return cached
         audio = Audio(_joined(self._samples(text, lang, rate, stream=False)), self.rate)
         if self._cacheable(text):
-            self.cache.put((text, lang, rate), audio)
+            self.cache.put((text, lang, rate), audio, keep=keep)
         return audio
 
     def speak_chunks(self, text: str, lang: str | None = None, rate: float = 1.0) -> Iterator[Audio]:

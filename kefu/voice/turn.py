@@ -216,7 +216,7 @@ class VoiceRuntime:
             for lang in ("zh", "en"):
                 for text in canned_replies(lang):
                     if units := tts.speech_units(text):
-                        self.speaker.speak(units[0], lang, rate)
+                        self.speaker.speak(units[0], lang, rate, keep=True)
             took["canned_s"] = time.perf_counter() - start
         return took
 

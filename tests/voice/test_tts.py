@@ -216,6 +216,25 @@ def test_speech_cache_replays_short_texts_within_its_budget(hibari_tts, espeak_t
     assert not Speaker({"en": hibari_tts, "zh": espeak_tts}).is_cached("您好，", "zh")
 
 
+def test_kept_entries_are_never_evicted():
+    """The fixed messages said at warm-up stay however busy the cache gets; the others go oldest first."""
+    from kefu.voice.base import Audio
+    from kefu.voice.tts import SpeechCache
+
+    second = Audio(np.zeros(24000, np.float32), 24000)
+    cache = SpeechCache(3.0)
+    cache.put(("queue",), second, keep=True)
+    cache.put(("greeting",), Audio(np.zeros(24000, np.float32), 24000))
+    for i in range(10):
+        cache.put((f"answer {i}",), Audio(np.zeros(24000, np.float32), 24000))
+    assert cache.get(("queue",)) is second and cache.get(("greeting",)) is None
+    assert cache.seconds <= 3.0 and cache.get(("answer 9",)) is not None and cache.get(("answer 7",)) is None
+    full = SpeechCache(1.0)  # only kept entries left: the new one is evicted, the kept one stays
+    full.put(("queue",), second, keep=True)
+    full.put(("other",), second)
+    assert full.get(("queue",)) is second and full.get(("other",)) is None and full.seconds == 1.0
+
+
 def test_speak_chunks_streams_a_streaming_voice_and_caches_the_whole(hibari_tts, espeak_tts):
     """A voice with ``stream`` is heard chunk by chunk; the others whole; the joined audio is what ``speak`` gives
     (resampling across chunk edges is seamless) and is cached once said to the end."""
