@@ -205,24 +205,35 @@ def test_barge_in_stops_the_piece_being_synthesised(server, acme, say, voice_app
 
     monkeypatch.setitem(speaker.backends, "en", SlowVoice())
     monkeypatch.setattr(speaker, "cache", None)  # every piece synthesised, none replayed
+
+    def answered(caller, spoke_at):
+        assert not seen["stopped"].is_set() and seen["under_interrupt"] == [True]
+
+    _talk_over_the_answer(server, acme, question, interruption, seen["stopped"], answered)
+    assert all(seen["under_interrupt"])
+
+
+def _talk_over_the_answer(server, acme, question, interruption, stopped: threading.Event, answered) -> None:
+    """Ask ``question``, check the answer with ``answered(caller, spoke_at)``, then say ``interruption`` over
+    it: playback is cleared and the speech being made is told to stop (``stopped`` is set)."""
     with connect(server, acme.widget) as ws:
         caller = Caller(ws, "pcm16k")
         ws.send(json.dumps({"event": "start", "format": "pcm16k", "lang": "en"}))
         caller.wait_for("ready")
         caller.quiet(0.3)
         caller.speak(question)
+        spoke_at = caller.last_voice_sent
         line = threading.Thread(target=caller.quiet, args=(1.5,))
         line.start()
         assert caller.wait_for("answer").event["text"]
         line.join()
-        assert not seen["stopped"].is_set() and seen["under_interrupt"] == [True]
+        answered(caller, spoke_at)
         caller.speak(interruption)
         assert caller.wait_for("clear", timeout=10).event["reason"] == "barge-in"
-        assert seen["stopped"].wait(10), "the synthesis in flight was not stopped"
+        assert stopped.wait(10), "the speech in flight was not stopped"
         assert not caller.events("error"), caller.events("error")
         ws.send(json.dumps({"event": "stop"}))
         caller.wait_for("closed", timeout=30)
-    assert all(seen["under_interrupt"])
 
 
 def test_a_streaming_voice_is_heard_before_it_ends_and_a_barge_in_stops_it(server, acme, say, voice_app,
@@ -252,22 +263,9 @@ def test_a_streaming_voice_is_heard_before_it_ends_and_a_barge_in_stops_it(serve
 
     monkeypatch.setitem(speaker.backends, "en", StreamingVoice())
     monkeypatch.setattr(speaker, "cache", None)
-    with connect(server, acme.widget) as ws:
-        caller = Caller(ws, "pcm16k")
-        ws.send(json.dumps({"event": "start", "format": "pcm16k", "lang": "en"}))
-        caller.wait_for("ready")
-        caller.quiet(0.3)
-        caller.speak(question)
-        spoke_at = caller.last_voice_sent
-        line = threading.Thread(target=caller.quiet, args=(1.5,))
-        line.start()
-        caller.wait_for("answer")
-        line.join()
+
+    def answered(caller, spoke_at):
         assert caller.first_audio_after(spoke_at) is not None  # heard while the stream is still open
         assert seen["streams"] == 1 and not seen["stopped"].is_set()
-        caller.speak(interruption)
-        assert caller.wait_for("clear", timeout=10).event["reason"] == "barge-in"
-        assert seen["stopped"].wait(10), "the stream in flight was not stopped"
-        assert not caller.events("error"), caller.events("error")
-        ws.send(json.dumps({"event": "stop"}))
-        caller.wait_for("closed", timeout=30)
+
+    _talk_over_the_answer(server, acme, question, interruption, seen["stopped"], answered)
