@@ -81,6 +81,28 @@ class NaiveMandarin:
             return Audio(np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0, w.getframerate())
 
 
+class CallPieces:
+    """``speaker`` speaking as a call does: each text in ``answer_pieces`` (a slow voice's first clause in
+    growing pieces, each synthesised on its own), joined with the call's pause after each clause."""
+
+    def __init__(self, speaker) -> None:
+        self.speaker = speaker
+
+    def speak(self, text: str, lang: str):
+        import numpy as np
+
+        from kefu.voice.base import Audio
+        from kefu.voice.turn import CLAUSE_PAUSE_S, answer_pieces
+
+        pause = np.zeros(int(CLAUSE_PAUSE_S * self.speaker.rate), np.float32)
+        out = []
+        for piece, pause_after in answer_pieces(self.speaker, text, lang, 1.0):
+            out.append(self.speaker.speak(piece, lang).samples)
+            if pause_after:
+                out.append(pause)
+        return Audio(np.concatenate(out) if out else np.zeros(0, np.float32), self.speaker.rate)
+
+
 def round_trip(rows: list[dict], speaker, asr, detect: bool, voices: dict | None = None) -> dict:
     """TTS → ASR on ``rows``; ``voices`` (text → audio) keeps each synthesis for a later run with another
     recogniser (a reused one counts no TTS time)."""
@@ -251,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-espeak", action="store_true", help="do not also measure the espeak-ng Mandarin voice")
     ap.add_argument("--asr-window", type=float, default=10.0,
                     help="seconds of whisper's window encoded after the speech (setting asr_window_s; default 10)")
+    ap.add_argument("--compare-pieces", action="store_true",
+                    help="also speak the Mandarin sentences in the pieces calls use (answer_pieces, joined)")
     ap.add_argument("--compare-window", action="store_true",
                     help="also recognise the same audio with whisper's whole 30-s window")
     args = ap.parse_args(argv)
@@ -293,6 +317,9 @@ def main(argv: list[str] | None = None) -> None:
     voices: dict = {}
     kefu = round_trip(rows, speaker, asr, detect=True, voices=voices)
     out.update({"sentences": len(rows), "kefu": kefu})
+    if args.compare_pieces:
+        log("the Mandarin sentences in the pieces calls speak them in, same recogniser")
+        out["pieces"] = round_trip([r for r in rows if r["lang"] == "zh"], CallPieces(speaker), asr, detect=False)
     if args.compare_window:
         log("the same audio, whisper's whole 30-s window")
         out["whole_window"] = round_trip(rows, speaker, WhisperASR(cache_dir=cache, threads=args.threads,
@@ -321,8 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     labels = {"kefu": f"kefu (hibari / {VOICE_LABELS[args.zh_tts]}, tuned whisper)",
               **{v: f"kefu with {VOICE_LABELS[v]} for Mandarin" for v in ZH_VOICES},
               "whole_window": "kefu, whisper encoding its whole 30-s window",
+              "pieces": "kefu, Mandarin in the pieces calls speak (answer_pieces)",
               "baseline": "baseline (espeak en-us / default pinyin voice, plain whisper)"}
-    for name in ("kefu", "whole_window", *ZH_VOICES, "baseline"):
+    for name in ("kefu", "pieces", "whole_window", *ZH_VOICES, "baseline"):
         if name not in out:
             continue
         r = out[name]

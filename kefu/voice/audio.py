@@ -170,47 +170,6 @@ def resample(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
     return resample_poly(x, rate_to // g, rate_from // g).astype(np.float32)
 
 
-class StreamResampler:
-    """``resample`` for audio that arrives in chunks: ``feed`` each chunk, then ``flush``. The output is the
-    same as resampling the whole signal at once (to float rounding), so chunk edges leave no clicks: each
-    chunk's last ``HOLD`` inputs wait for the next chunk, whose filter needs them."""
-
-    HOLD = 64  # input samples per ``down`` held back (the default filter reaches 10 × max(up, down) taps)
-
-    def __init__(self, rate_from: int, rate_to: int) -> None:
-        g = gcd(int(rate_from), int(rate_to))
-        self.up, self.down = int(rate_to) // g, int(rate_from) // g
-        self.hold = self.HOLD * self.down
-        self.buf = np.zeros(0, np.float32)
-        self.done = 0  # samples at the start of ``buf`` already turned into output (kept as history)
-
-    def feed(self, x: np.ndarray) -> np.ndarray:
-        """The output that ``x`` (and the chunks before it) completes."""
-        self.buf = np.concatenate([self.buf, np.asarray(x, np.float32)])
-        if self.up == self.down:
-            out, self.buf = self.buf, self.buf[:0]
-            return out
-        end = (len(self.buf) - self.hold) // self.down * self.down  # outputs whose filter is covered
-        if end <= self.done:
-            return np.zeros(0, np.float32)
-        out = self._resampled()[self.done * self.up // self.down:end * self.up // self.down]
-        keep = max(0, end - self.hold)  # the history the next outputs' filter reaches back to
-        self.buf, self.done = self.buf[keep:], end - keep
-        return out
-
-    def flush(self) -> np.ndarray:
-        """The rest of the output; the resampler is then empty."""
-        out = self._resampled()[self.done * self.up // self.down:] if len(self.buf) > self.done else \
-            np.zeros(0, np.float32)
-        self.buf, self.done = np.zeros(0, np.float32), 0
-        return out
-
-    def _resampled(self) -> np.ndarray:
-        from scipy.signal import resample_poly
-
-        return resample_poly(self.buf, self.up, self.down).astype(np.float32)
-
-
 # -- G.711 μ-law (telephony, 8 kHz) ----------------------------------------------------------------
 _BIAS, _CLIP = 0x84, 32635
 

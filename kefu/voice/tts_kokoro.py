@@ -14,8 +14,7 @@ puts around each synthesis is trimmed.
 
 The model runs in two parts cut at its pitch curve (``split_files``: the predictor of durations, pitch
 and energy, then the decoder), and ``kefu.voice.tone_contour`` writes each syllable's Mandarin tone into
-the pitch between them: the Japanese styles otherwise give Mandarin Japanese pitch. The decoder is ~95 % of
-the time; ``stream`` decodes a clause in chunks of frames so a call hears its first 0.5 s after ~0.3 s.
+the pitch between them: the Japanese styles otherwise give Mandarin Japanese pitch.
 """
 from __future__ import annotations
 
@@ -25,9 +24,6 @@ import json
 import os
 import tempfile
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,7 +35,6 @@ from kefu.voice.pinyin import CLAUSE, HAN, pinyin_pairs, sandhi
 from kefu.voice.tone_contour import edit_f0
 
 SAMPLE_RATE = 24000
-FRAME_SAMPLES = 600  # audio samples per decoder frame (25 ms)
 PARTS = 4
 MAX_PHONEMES = 510
 # Frames (25 ms each) of the pads' silence decoded around each piece. Kokoro gives its start and end pads
@@ -246,8 +241,7 @@ class KokoroTTS:
 
     languages = ("zh",)
     sample_rate = SAMPLE_RATE
-    first_chunk_frames = 20  # a streamed piece starts after 20 frames (0.5 s of speech), see stream
-    chunk_context = 4  # frames decoded past each side of a streamed chunk and dropped
+    first_piece_chars = 4  # a call's answer starts with ~4 characters (~0.8 s on 2 cores), see quick_start
 
     def __init__(self, cache_dir: str | Path | None = None, threads: int = 2, speed: float = 0.9,
                  styles: tuple[str, ...] | None = None, clause_pause_s: float = 0.15,
@@ -348,88 +342,31 @@ class KokoroTTS:
             out.append((tokens, owner, tones))
         return out
 
-    @contextmanager
-    def _run_options(self):
-        """ONNX Runtime run options that stop the run part-way when the ``Interrupt`` this code runs under
-        (a call's answer) is stopped; the run then raises ``SpeechInterrupted``."""
+    def _run(self, tokens: list[int], owner: list[int], tones: list[int], speed: float) -> np.ndarray:
+        """One synthesis; under an ``Interrupt`` (a call's answer) it stops part-way when the caller barges in."""
         import onnxruntime as ort
 
+        predict, decode = self.load()
+        style = self._style[min(len(tokens), len(self._style)) - 1].reshape(1, -1)
         interrupt, options = current_interrupt(), ort.RunOptions()
         forget = interrupt.on_stop(lambda: setattr(options, "terminate", True)) if interrupt else (lambda: None)
         try:
-            yield options
+            durations, f0, energy, features = predict.run(
+                ["durations", "f0", "n", "asr"],
+                {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style,
+                 "speed": np.array([speed], np.float32)}, options)
+            if self.tone_semitones > 0:
+                f0 = edit_f0(f0, durations, np.array([-1, *owner, -1]), tones, self.tone_semitones)
+            if self.edge_frames is not None:
+                features, f0, energy = _without_pads(durations, features, f0, energy, self.edge_frames)
+            audio = decode.run(["audio"], {"asr": features, "f0": f0, "n": energy, "style": style}, options)[0]
         except Exception as exc:
             if interrupt is not None and interrupt.stopped:
                 raise SpeechInterrupted("the speech was interrupted") from exc
             raise
         finally:
             forget()
-
-    def _predict(self, tokens: list[int], owner: list[int], tones: list[int], speed: float,
-                 options) -> tuple[np.ndarray, ...]:
-        """The decoder's inputs ``(features, f0, energy, style)`` for one piece: durations, pitch (with the
-        Mandarin tones written in) and energy from the predictor, the pads' frames dropped."""
-        predict, _ = self.load()
-        style = self._style[min(len(tokens), len(self._style)) - 1].reshape(1, -1)
-        durations, f0, energy, features = predict.run(
-            ["durations", "f0", "n", "asr"],
-            {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style,
-             "speed": np.array([speed], np.float32)}, options)
-        if self.tone_semitones > 0:
-            f0 = edit_f0(f0, durations, np.array([-1, *owner, -1]), tones, self.tone_semitones)
-        if self.edge_frames is not None:
-            features, f0, energy = _without_pads(durations, features, f0, energy, self.edge_frames)
-        return features, f0, energy, style
-
-    def _decode(self, inputs: tuple[np.ndarray, ...], start: int, end: int, options) -> np.ndarray:
-        """The audio of frames ``start:end`` (``FRAME_SAMPLES`` each) decoded on their own."""
-        features, f0, energy, style = inputs
-        _, decode = self.load()
-        feed = {"asr": features[..., start:end], "f0": f0[..., 2 * start:2 * end],
-                "n": energy[..., 2 * start:2 * end]}
-        feed = {k: np.ascontiguousarray(v) for k, v in feed.items()}
-        return np.asarray(decode.run(["audio"], {**feed, "style": style}, options)[0], np.float32).ravel()
-
-    def _run(self, tokens: list[int], owner: list[int], tones: list[int], speed: float) -> np.ndarray:
-        """One synthesis, decoded whole; under an ``Interrupt`` it stops part-way when the caller barges in."""
-        with self._run_options() as options:
-            inputs = self._predict(tokens, owner, tones, speed, options)
-            audio = self._decode(inputs, 0, inputs[0].shape[-1], options)
-        return trim_silence(audio)
-
-    def _chunks(self, inputs: tuple[np.ndarray, ...]) -> Iterator[np.ndarray]:
-        """One piece's audio decoded in chunks of frames, each with ``chunk_context`` more frames decoded on
-        either side and dropped (the decoder's convolutions see past a chunk's edge; its seams then do not
-        show). The first chunk is ``first_chunk_frames`` long; each next one as long as can be decoded
-        before the audio already made has played, at the speed the last chunk was decoded. The quiet
-        before the first and after the last sound is dropped, as ``trim_silence`` does."""
-        frames, context = inputs[0].shape[-1], self.chunk_context
-        pad = int(0.05 * SAMPLE_RATE)
-        start, size = 0, self.first_chunk_frames
-        quiet = None  # the quiet at the end of what was made so far: kept only if sound follows
-        made_s, played_from = 0.0, None
-        while start < frames:
-            end = frames if frames - (start + size) < self.first_chunk_frames else start + size
-            a, b = max(0, start - context), min(frames, end + context)
-            began = time.perf_counter()
-            with self._run_options() as options:
-                audio = self._decode(inputs, a, b, options)
-            per_frame = (time.perf_counter() - began) / (b - a)
-            audio = audio[(start - a) * FRAME_SAMPLES:(end - a) * FRAME_SAMPLES]
-            start = end
-            loud = np.flatnonzero(np.abs(audio) > 0.01)
-            if loud.size:
-                first = max(0, loud[0] - pad) if quiet is None else 0
-                speech = np.concatenate([quiet if quiet is not None else audio[:0], audio[first:loud[-1] + pad]])
-                quiet = audio[loud[-1] + pad:]
-                played_from = played_from or time.perf_counter()
-                made_s += speech.size / SAMPLE_RATE
-                yield np.clip(speech, -1.0, 1.0)
-            elif quiet is not None:
-                quiet = np.concatenate([quiet, audio])
-            ahead_s = made_s - (time.perf_counter() - played_from) if played_from else 0.0
-            # 0.8: decoding speed varies from chunk to chunk; a little early beats a gap
-            size = max(self.first_chunk_frames, int(0.8 * ahead_s / max(per_frame, 1e-4)) - 2 * context)
+        return trim_silence(np.asarray(audio, np.float32).ravel())
 
     def synthesize(self, text: str, *, lang: str = "zh", rate: float = 1.0) -> Audio:
         """Chinese ``text`` (Han characters; numbers already written out) as 24 kHz audio."""
@@ -445,22 +382,3 @@ class KokoroTTS:
                     pieces.append(pause)
                 pieces.append(np.clip(self._run(tokens, owner, tones, self.speed * rate), -1.0, 1.0))
         return Audio(np.concatenate(pieces) if pieces else np.zeros(0, np.float32), SAMPLE_RATE)
-
-    def stream(self, text: str, *, lang: str = "zh", rate: float = 1.0) -> Iterator[Audio]:
-        """``synthesize`` as chunks of audio, each as soon as it is decoded (``_chunks``): the first
-        arrives after ~``first_chunk_frames`` of a clause (~0.3 s on 2 cores) instead of the whole clause."""
-        rate = check_rate(rate)
-        if check_lang(lang, allow_auto=False) != "zh":
-            raise BackendError("the Kokoro voice speaks Mandarin only")
-        self.load()
-        pause = np.zeros(int(self.clause_pause_s * SAMPLE_RATE), np.float32)
-        said = False
-        for clause in (c for c in CLAUSE.split(text or "") if HAN.search(c)):
-            for tokens, owner, tones in self.pieces(self.syllables(clause)):
-                with self._run_options() as options:
-                    inputs = self._predict(tokens, owner, tones, self.speed * rate, options)
-                for i, chunk in enumerate(self._chunks(inputs)):
-                    if said and i == 0:
-                        yield Audio(pause, SAMPLE_RATE)
-                    said = True
-                    yield Audio(chunk, SAMPLE_RATE)

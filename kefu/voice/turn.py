@@ -23,16 +23,7 @@ from typing import Any
 import numpy as np
 
 from kefu.errors import InputError, KefuError
-from kefu.voice.audio import (
-    EnergyVAD,
-    StreamResampler,
-    decode,
-    mulaw_decode,
-    mulaw_encode,
-    pcm16_decode,
-    pcm16_encode,
-    require_sound,
-)
+from kefu.voice.audio import EnergyVAD, decode, mulaw_decode, mulaw_encode, pcm16_decode, pcm16_encode, require_sound
 from kefu.voice.base import (
     ASR,
     Audio,
@@ -75,9 +66,21 @@ def heard_as_said(text: str) -> str:
     return _HANDOFF_HEARD.sub("转人工", text)
 
 
+def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str, bool]]:
+    """The pieces a call speaks ``text`` in, each with whether a pause follows (``speech_units``, and
+    ``quick_start`` for a voice that names its ``first_piece_chars`` unless the first clause is cached)."""
+    from kefu.voice.tts import quick_start, speech_units
+
+    units = speech_units(text)
+    first_chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
+    if units and speaker.is_cached(units[0], lang, rate):
+        first_chars = 0  # said before: replayed at once, whole
+    return quick_start(units, first_chars)
+
+
 def canned_replies(lang: str) -> list[str]:
     """The bot's fixed messages as a call speaks them: not knowing, the queue and the handoff (one per
-    reason, first in the queue). ``VoiceRuntime.warm_up`` says their first clauses into the speech cache."""
+    reason, first in the queue). ``VoiceRuntime.warm_up`` says their first pieces into the speech cache."""
     from kefu.dialog.answer import ABSTAIN
     from kefu.dialog.service import REASONS, TEXTS
 
@@ -193,9 +196,9 @@ class VoiceRuntime:
             return self._speaker
 
     def warm_up(self) -> dict[str, float]:
-        """Load the recogniser and both voices now and say a greeting in each language and the first clause of
+        """Load the recogniser and both voices now and say a greeting in each language and the first piece of
         each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
-        them (Kokoro joins and loads its model: ~2 s; each first clause takes ~0.5-2 s on 2 cores).
+        them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
         Returns the seconds each step took."""
         self.require()
         took = {}
@@ -210,13 +213,12 @@ class VoiceRuntime:
             self.speaker.speak(text, lang, rate)
             took[f"tts_{lang}_s"] = time.perf_counter() - start
         if self.speaker.cache is not None:  # the fixed messages start from the cache, like an IVR's prompts
-            from kefu.voice import tts
-
             start = time.perf_counter()
             for lang in ("zh", "en"):
                 for text in canned_replies(lang):
-                    if units := tts.speech_units(text):
-                        self.speaker.speak(units[0], lang, rate, keep=True)
+                    pieces = answer_pieces(self.speaker, text, lang, rate)
+                    if pieces:
+                        self.speaker.speak(pieces[0][0], lang, rate, keep=True)
             took["canned_s"] = time.perf_counter() - start
         return took
 
@@ -518,41 +520,36 @@ class CallSession:
                 "error": {"code": "internal_error", "message": "playback failed; the error is logged"}})})
 
     async def _play_unguarded(self, text: str, lang: str) -> None:
-        """Speak the answer clause by clause (``speech_units``), each in the chunks the voice makes
-        (``Speaker.speak_chunks``): the first chunk is sent as soon as it is made, the rest paced at real
-        time while the next is made in the background."""
-        from kefu.voice.tts import speech_units
-
+        """Speak the answer piece by piece (``speech_units``, ``quick_start``): the first piece is sent as soon as it is
+        synthesised, the rest paced at real time while the next piece is synthesised in the background."""
         speaker, tts_rate = self.runtime.speaker, self.runtime.config.tts_rate
-        pause = np.zeros(int(CLAUSE_PAUSE_S * speaker.rate), np.float32)  # after each clause
-        ready: asyncio.Queue = asyncio.Queue(maxsize=1)  # one chunk ahead: enough for gapless speech
-        interrupt = Interrupt()  # a barge-in also stops the chunk being made (its cores go to whisper)
+        pieces = answer_pieces(speaker, text, lang, tts_rate)
+        ready: asyncio.Queue = asyncio.Queue(maxsize=1)  # one piece ahead: enough for gapless speech
+        interrupt = Interrupt()  # a barge-in also stops the piece being synthesised (its cores go to whisper)
 
         async def synthesise() -> None:
             try:
                 with interruptible(interrupt):
-                    for unit in speech_units(text):
-                        chunks = speaker.speak_chunks(unit, lang, tts_rate)
-                        while (audio := await asyncio.to_thread(next, chunks, None)) is not None:
-                            await ready.put(audio.samples)
-                        await ready.put(pause)
+                    for unit, pause in pieces:
+                        await ready.put((await asyncio.to_thread(speaker.speak, unit, lang, tts_rate), pause))
             except Exception as exc:  # handed to the player, which raises it
                 await ready.put(exc)
                 return
             await ready.put(None)
 
         producer = asyncio.create_task(synthesise())
-        resampler = StreamResampler(speaker.rate, self.rate)
         frame = int(FRAME_S * self.rate)
         lead = 0.5  # seconds of audio sent ahead of real time
         started = None
         sent_s = 0.0
         try:
-            while True:
-                piece = await ready.get()
+            while (piece := await ready.get()) is not None:
                 if isinstance(piece, Exception):
                     raise piece
-                x = resampler.flush() if piece is None else resampler.feed(piece)
+                audio, pause = piece
+                x = audio.resampled(self.rate).samples
+                if len(x) and pause:  # a pause after each clause, as between the clauses of one synthesis
+                    x = np.concatenate([x, np.zeros(int(CLAUSE_PAUSE_S * self.rate), np.float32)])
                 for i in range(0, len(x), frame * 10):  # 200 ms per message
                     chunk = x[i:i + frame * 10]
                     if started is None:
@@ -563,8 +560,6 @@ class CallSession:
                     for j in range(0, len(chunk), frame):
                         await self.send_bytes(self._encode(chunk[j:j + frame]))
                     sent_s += len(chunk) / self.rate
-                if piece is None:
-                    break
         finally:
             producer.cancel()
             interrupt.stop()

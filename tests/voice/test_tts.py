@@ -235,62 +235,24 @@ def test_kept_entries_are_never_evicted():
     assert full.get(("queue",)) is second and full.get(("other",)) is None and full.seconds == 1.0
 
 
-def test_speak_chunks_streams_a_streaming_voice_and_caches_the_whole(hibari_tts, espeak_tts):
-    """A voice with ``stream`` is heard chunk by chunk; the others whole; the joined audio is what ``speak`` gives
-    (resampling across chunk edges is seamless) and is cached once said to the end."""
-    from kefu.voice.base import Audio
-    from kefu.voice.tts import Speaker
 
-    class Chunky:  # a streaming Mandarin voice at 22.05 kHz: espeak's audio in 0.1-s chunks
-        languages = ("zh",)
+def test_quick_start_cuts_a_long_first_chinese_clause_into_growing_pieces():
+    from kefu.voice.tts import quick_start, speech_units
 
-        def __init__(self):
-            self.streams = 0
+    units = speech_units("仓库收到退货后两个工作日内完成质检，质检通过后按原支付方式退款。")
+    pieces = quick_start(units, 4)
+    assert "".join(p for p, _ in pieces) == "".join(units)
+    assert [pause for _, pause in pieces] == [False] * (len(pieces) - 2) + [True, True]
+    first = [p for p, pause in pieces[:-1] if not pause]
+    assert 4 <= len(first[0]) <= 6 and len(first) >= 2
+    assert all(len(a) <= len(b) for a, b in zip(first, first[1:]))  # each piece at least as long as the last
+    assert pieces[-1] == ("质检通过后按原支付方式退款。", True)  # later clauses untouched
 
-        def synthesize(self, text, *, lang="zh", rate=1.0):
-            return espeak_tts.synthesize(text, lang=lang, rate=rate)
-
-        def stream(self, text, *, lang="zh", rate=1.0):
-            self.streams += 1
-            whole = self.synthesize(text, lang=lang, rate=rate)
-            step = whole.sample_rate // 10
-            for i in range(0, whole.samples.size, step):
-                yield Audio(whole.samples[i:i + step], whole.sample_rate)
-
-    voice = Chunky()
-    speaker = Speaker({"en": hibari_tts, "zh": voice}, cache_seconds=60)
-    text = "您的订单已发货，预计明天到达"
-    chunks = list(speaker.speak_chunks(text, "zh"))
-    assert len(chunks) > 5 and all(c.sample_rate == speaker.rate for c in chunks)
-    joined = np.concatenate([c.samples for c in chunks])
-    whole = Speaker({"en": hibari_tts, "zh": voice}).speak(text, "zh").samples
-    assert joined.size == whole.size and np.allclose(joined, whole, atol=1e-5)
-    assert speaker.is_cached(text, "zh")
-    assert [c.samples.size for c in speaker.speak_chunks(text, "zh")] == [joined.size]  # replayed whole
-    assert voice.streams == 1
-
-    # Mixed text: the English part comes whole, after the pause between parts; a stream stopped early is not cached.
-    mixed = list(speaker.speak_chunks("诺瓦耳机 Buds Lite 很好", "zh"))
-    pauses = [c for c in mixed if c.samples.size == speaker.pause.size and not c.samples.any()]
-    assert len(pauses) == 2  # between the three parts
-    plain = Speaker({"en": hibari_tts, "zh": voice}).speak("诺瓦耳机 Buds Lite 很好", "zh").samples
-    assert np.allclose(np.concatenate([c.samples for c in mixed]), plain, atol=1e-5)
-    stopped = speaker.speak_chunks("这句话没有说完就被打断了", "zh")
-    next(stopped)
-    stopped.close()
-    assert not speaker.is_cached("这句话没有说完就被打断了", "zh")
-
-
-def test_stream_resampler_matches_resampling_the_whole_signal():
-    from kefu.voice.audio import StreamResampler, resample
-
-    rng = np.random.default_rng(0)
-    x = (rng.standard_normal(20000) * 0.3).astype(np.float32)
-    for a, b in ((24000, 8000), (24000, 16000), (22050, 8000), (16000, 24000), (24000, 24000)):
-        r, out, i = StreamResampler(a, b), [], 0
-        for n in rng.integers(1, 3000, size=200):
-            out.append(r.feed(x[i:i + n]))
-            i += n
-        out.append(r.flush())
-        assert np.allclose(np.concatenate(out), resample(x, a, b), atol=1e-6), (a, b)
-        assert r.flush().size == 0 and r.feed(np.zeros(0, np.float32)).size == 0
+    # Never beside a digit (2个 reads 两个, a lone 2 reads 二), never in English or a short clause.
+    cut = quick_start(["退货后2个工作日内完成质检，"], 3)
+    assert all(not (a[-1].isdigit() or b[0].isdigit()) for (a, _), (b, _) in zip(cut, cut[1:]))
+    english = ["Our warehouse inspects each return within two business days of receiving it."]
+    assert quick_start(english, 4) == [(english[0], True)]
+    assert quick_start(["您好，", "请问有什么可以帮您？"], 4) == [("您好，", True), ("请问有什么可以帮您？", True)]
+    assert quick_start(units, 0) == [(u, True) for u in units]
+    assert quick_start([], 4) == []

@@ -235,47 +235,6 @@ def test_an_interrupt_stops_a_synthesis_part_way(kokoro):
     assert kokoro.synthesize("你好", lang="zh").samples.size
 
 
-def test_stream_starts_after_a_few_frames_and_sounds_like_the_whole_clause(kokoro, monkeypatch):
-    """``stream`` decodes a clause in chunks: the first covers ``first_chunk_frames`` (plus context), the chunks
-    cover every frame once, and the joined audio is the whole synthesis but for the seams' rounding (log-mel
-    distance ~0.05; the clause cut into separately synthesised pieces measured 0.43)."""
-    from faster_whisper.feature_extractor import FeatureExtractor
-
-    from kefu.voice.base import Audio, Interrupt, SpeechInterrupted, interruptible
-
-    text = "仓库收到退货后两个工作日内完成质检"
-    whole = kokoro.synthesize(text, lang="zh")
-    spans, real = [], kokoro._decode
-    monkeypatch.setattr(kokoro, "_decode", lambda inputs, a, b, options: spans.append((a, b, inputs[0].shape[-1]))
-                        or real(inputs, a, b, options))
-    chunks = list(kokoro.stream(text, lang="zh"))
-    assert len(chunks) >= 2 and all(c.sample_rate == whole.sample_rate for c in chunks)
-    assert spans[0][:2] == (0, kokoro.first_chunk_frames + kokoro.chunk_context)
-    kept = [(max(a + kokoro.chunk_context, 0) if a else 0, b if b == n else b - kokoro.chunk_context)
-            for a, b, n in spans]
-    assert kept[0][0] == 0 and kept[-1][1] == spans[-1][2]
-    assert all(x[1] == y[0] for x, y in zip(kept, kept[1:]))  # every frame once
-    joined = np.concatenate([c.samples for c in chunks])
-    assert abs(joined.size - whole.samples.size) < 0.05 * whole.samples.size
-
-    features = FeatureExtractor()
-
-    def mel(x):
-        return features(Audio(x, 24000).resampled(16000).samples)[:, :-1]
-
-    a, b = mel(joined), mel(whole.samples)
-    n = min(a.shape[1], b.shape[1])
-    assert float(np.mean(np.abs(a[:, :n] - b[:, :n]))) < 0.15
-
-    interrupt = Interrupt()
-    with interruptible(interrupt):
-        stream = kokoro.stream(text, lang="zh")
-        next(stream)
-        interrupt.stop()
-        with pytest.raises(SpeechInterrupted):
-            next(stream)
-
-
 def test_a_clause_longer_than_the_model_takes_is_spoken_whole(kokoro, monkeypatch):
     from kefu.voice.tts_kokoro import MAX_PHONEMES
 
