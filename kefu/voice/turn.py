@@ -442,8 +442,8 @@ class CallSession:
 
     def _partial_asr(self, audio: Audio) -> Transcript:
         """A quick look at the utterance so far: greedy decoding and a short window where the backend offers
-        them. It is only shown, and the sooner it is done the less the final recognition waits behind it
-        when the caller stops while it runs."""
+        them. It is shown, and stands for the utterance when the caller stops just after it began
+        (``_adopt_partial``); otherwise the sooner it is done the less the final recognition waits behind it."""
         return self.runtime.transcribe(audio, self.lang, beam_size=1, window_s=PARTIAL_WINDOW_S)
 
     def _speculate(self) -> None:
