@@ -158,11 +158,100 @@ def round_trip(rows: list[dict], speaker, asr, detect: bool, voices: dict | None
     return summary
 
 
-def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | None = None) -> dict:
-    """End of speech → first answer audio frame over a real WebSocket, ``turns`` utterances in one call."""
+LISTEN_S = 1.5  # the caller listens this long after the first audio byte, then barges in with the next question
+
+
+def playback_stall(caller, first: float, seconds: float) -> float:
+    """Silence a phone playing the answer as it arrives would insert in its first ``seconds``: audio that
+    arrived after the audio before it had finished playing (a piece synthesised slower than real time)."""
+    bytes_per_s = caller.rate * (1 if caller.fmt == "mulaw8k" else 2)
+    now, log, limit = time.perf_counter(), list(caller.log), first + seconds
+    clock, stall = first, 0.0  # clock: when the audio received so far has finished playing
+    for item in log:
+        if item.audio is None or item.at < first:
+            continue
+        if clock >= limit:
+            break
+        stall += max(0.0, min(item.at, limit) - clock)
+        clock = max(clock, item.at) + len(item.audio) / bytes_per_s
+    finished = any(r.event is not None and r.event.get("event") == "mark" and r.at >= first for r in log)
+    if not finished and clock < min(now, limit):  # still waiting for the next piece
+        stall += min(now, limit) - clock
+    return round(stall, 3)
+
+
+def is_fixed(spoken: str, lang: str) -> bool:
+    """Whether a call's answer is one of the bot's fixed messages (not knowing, the queue, the handoff)."""
     import re
 
+    from kefu.voice.turn import canned_replies
+
+    def shape(text: str) -> str:  # the queue position differs
+        return re.sub(r"\d+", "#", text)[:12]
+
+    return any(shape(spoken) == shape(text) for lg in (lang, "en", "zh") for text in canned_replies(lg))
+
+
+def _one_call(port: int, key: str, lang: str, todo: list[str], voices: dict, results: list, turns: int):
+    """Ask ``todo`` in one call until one is handed to a person (the bot answers no more in that
+    conversation: only the queue message). Returns the questions left and the barge-ins heard."""
     from websockets.sync.client import connect
+
+    from tests.voice.caller import Caller
+
+    todo = list(todo)
+    with connect(f"ws://127.0.0.1:{port}/v1/voice/call?key={key}", max_size=2**22) as ws:
+        caller = Caller(ws, "mulaw8k")
+        ws.send(json.dumps({"event": "start", "format": "mulaw8k", "lang": lang}))
+        caller.wait_for("ready")
+        caller.quiet(0.5)
+        k = 0  # answers in this call so far
+        while todo:
+            text = todo.pop(0)
+            caller.speak(voices[text])
+            end = caller.last_voice_sent
+            line = threading.Thread(target=caller.quiet, args=(1.5,))
+            line.start()
+            deadline = time.monotonic() + 120
+            while len(caller.events("answer")) <= k and time.monotonic() < deadline:
+                time.sleep(0.02)
+            answers = [r for r in caller.log if r.event is not None and r.event["event"] == "answer"]
+            if len(answers) <= k:  # nothing recognised (an empty transcript gets no answer)
+                line.join()
+                results.append({"lang": lang, "text": text, "heard": "", "first_audio_s": None,
+                                "server_asr_s": None, "server_dialog_s": None, "answer": ""})
+                continue
+            answer, answered_at = answers[k].event, answers[k].at  # this utterance's answer
+            k += 1
+            # Its audio follows its answer event (an earlier answer may still be arriving late).
+            first = caller.first_audio_after(max(end, answered_at), timeout=60)
+            line.join()
+            while first is not None and time.perf_counter() - first < LISTEN_S:
+                caller.quiet(0.1)
+            heard = next(e for e in reversed(caller.events("transcript")))
+            stall = None if first is None else playback_stall(caller, first, LISTEN_S)
+            status = (answer.get("conversation") or {}).get("status", "bot")
+            results.append({"lang": lang, "text": text, "heard": heard.get("text", ""),
+                            "first_audio_s": None if first is None else round(first - end, 3),
+                            "server_asr_s": answer["timings"]["asr_s"],
+                            "server_dialog_s": answer["timings"]["dialog_s"],
+                            "answer": answer["text"][:80], "got_answer": True, "stall_s": stall,
+                            "kind": "fixed" if is_fixed(answer["text"], lang) else "knowledge",
+                            "handed_off": status in ("queued", "agent")})
+            done = sum(1 for r in results if "text" in r)
+            log(f"  call turn {done}/{turns}: first audio {results[-1]['first_audio_s']} s ({lang}, "
+                f"{results[-1]['kind']}{', handed off' if results[-1]['handed_off'] else ''})")
+            if results[-1]["handed_off"]:
+                break
+        ws.send(json.dumps({"event": "stop"}))
+        caller.wait_for("closed", timeout=60)
+        return todo, len(caller.events("clear"))
+
+
+def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | None = None) -> dict:
+    """End of speech → first answer audio frame over a real WebSocket, ``turns`` utterances, one call per
+    language until a question is handed to a person (that caller hangs up, the next question calls again)."""
+    import re
 
     from kefu.config import Config
     from kefu.engine import Engine
@@ -170,7 +259,6 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     from kefu.server.auth import new_key
     from kefu.voice.turn import VoiceRuntime
     from tests.server.live_server import free_port, serving
-    from tests.voice.caller import Caller
 
     # One sentence per utterance: a caller's pause between sentences (the TTS leaves ~0.6 s) ends an utterance.
     rows = [r for r in load_sentences(None) if not re.search(r"[.?!。？！，,]\s*\S", r["text"])]
@@ -199,48 +287,14 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     log(f"server warm-up (as kefu serve does): {app.state.voice.warm_up()}")
     port = free_port()
     results = []
+    calls = 0
     with serving(app, port, "kefu-voice-bench"):
         for lang in ("en", "zh"):
-            todo = [(t, lg) for t, lg in picked if lg == lang]
-            with connect(f"ws://127.0.0.1:{port}/v1/voice/call?key={key}", max_size=2**22) as ws:
-                caller = Caller(ws, "mulaw8k")
-                ws.send(json.dumps({"event": "start", "format": "mulaw8k", "lang": lang}))
-                caller.wait_for("ready")
-                caller.quiet(0.5)
-                for text, _ in todo:
-                    caller.speak(voices[text])
-                    end = caller.last_voice_sent
-                    line = threading.Thread(target=caller.quiet, args=(1.5,))
-                    line.start()
-                    k = sum(1 for r in results if r.get("got_answer") and r["lang"] == lang)  # answers so far
-                    deadline = time.monotonic() + 120
-                    while len(caller.events("answer")) <= k and time.monotonic() < deadline:
-                        time.sleep(0.02)
-                    answers = [r for r in caller.log if r.event is not None and r.event["event"] == "answer"]
-                    if len(answers) <= k:  # nothing recognised (an empty transcript gets no answer)
-                        line.join()
-                        results.append({"lang": lang, "text": text, "heard": "", "first_audio_s": None,
-                                        "server_asr_s": None, "server_dialog_s": None, "answer": ""})
-                        continue
-                    answer, answered_at = answers[k].event, answers[k].at  # this utterance's answer
-                    # Its audio follows its answer event (an earlier answer may still be arriving late).
-                    first = caller.first_audio_after(max(end, answered_at), timeout=60)
-                    line.join()
-                    while first is not None and time.perf_counter() - first < 1.5:
-                        caller.quiet(0.1)
-                    heard = next(e for e in reversed(caller.events("transcript")))
-                    results.append({"lang": lang, "text": text, "heard": heard.get("text", ""),
-                                    "first_audio_s": None if first is None else round(first - end, 3),
-                                    "server_asr_s": answer["timings"]["asr_s"],
-                                    "server_dialog_s": answer["timings"]["dialog_s"],
-                                    "answer": answer["text"][:80], "got_answer": True})
-                    done = sum(1 for r in results if "text" in r)
-                    log(f"  call turn {done}/{turns}: first audio "
-                        f"{results[-1]['first_audio_s']} s ({lang})")
-                ws.send(json.dumps({"event": "stop"}))
-                caller.wait_for("closed", timeout=60)
-                clears = len(caller.events("clear"))
-            results.append({"lang": lang, "barge_ins": clears})
+            todo = [t for t, lg in picked if lg == lang]
+            while todo:  # a caller who was handed to a person hangs up; the next question is a new call
+                calls += 1
+                todo, clears = _one_call(port, key, lang, todo, voices, results, turns)
+                results.append({"lang": lang, "barge_ins": clears})
     engine.close()
     turns_ok = [r for r in results if r.get("first_audio_s") is not None]
     lat = [r["first_audio_s"] for r in turns_ok]
@@ -249,16 +303,35 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
                             for lg in ("en", "zh")},
             "server_asr": latency_summary([r["server_asr_s"] for r in turns_ok]),
             "server_dialog": latency_summary([r["server_dialog_s"] for r in turns_ok]),
+            "stall_first_s": latency_summary([r["stall_s"] for r in turns_ok if r.get("stall_s") is not None]),
+            "by_kind": {kind: latency_summary([r["first_audio_s"] for r in turns_ok if r.get("kind") == kind])
+                        for kind in ("knowledge", "fixed")},
+            "calls": calls,
             "barge_ins": sum(r.get("barge_ins", 0) for r in results), "silence_ms": config.voice_silence_ms,
             "tts_cache_seconds": config.tts_cache_seconds,
             "details": results}
+
+
+CALL_COLUMNS = ["turns", "calls", "p50", "p95", "en p50", "zh p50", "knowledge p50", "knowledge p95",
+                f"stall in first {LISTEN_S:g} s p95", "server ASR p50", "dialog p50", "barge-ins"]
+
+
+def call_row(c: dict) -> list[list]:
+    """The call-latency table's row: first audio overall, by language and for answers from the knowledge base."""
+    kb = c["by_kind"]["knowledge"]
+    return [[c["turns"], c["calls"], c["first_audio"]["p50_ms"] / 1000, c["first_audio"]["p95_ms"] / 1000,
+             c["by_language"]["en"]["p50_ms"] / 1000, c["by_language"]["zh"]["p50_ms"] / 1000,
+             kb["p50_ms"] / 1000 if kb["n"] else "-", kb["p95_ms"] / 1000 if kb["n"] else "-",
+             c["stall_first_s"]["p95_ms"] / 1000,
+             c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"]]]
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10 sentences per language, 6 call turns")
     ap.add_argument("--threads", type=int, default=2, help="ASR threads (default 2)")
-    ap.add_argument("--turns", type=int, default=20, help="call turns for the latency measurement")
+    ap.add_argument("--turns", type=int, default=40,
+                    help="call turns for the latency measurement (default 40: 20 per language)")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-call", action="store_true")
     ap.add_argument("--call-only", action="store_true", help="only the call latency (results file NAME-call)")
@@ -275,6 +348,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="seconds of whisper's window encoded after the speech (setting asr_window_s; default 10)")
     ap.add_argument("--compare-pieces", action="store_true",
                     help="also speak the Mandarin sentences in the pieces calls use (answer_pieces, joined)")
+    ap.add_argument("--first-piece-chars", type=int, default=None, metavar="N",
+                    help="the Mandarin voice's first piece in calls, in characters (default: the voice's own)")
+    ap.add_argument("--piece-chars", type=int, nargs="+", default=None, metavar="N",
+                    help="with --compare-pieces: the first piece's length(s) in characters to measure "
+                         "(default: the voice's own first_piece_chars)")
     ap.add_argument("--compare-window", action="store_true",
                     help="also recognise the same audio with whisper's whole 30-s window")
     args = ap.parse_args(argv)
@@ -296,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         return load_tts(name, cache_dir=cache, threads=2)
 
     speaker = Speaker({"en": hibari, "zh": zh_voice(args.zh_tts)})
+    if args.first_piece_chars is not None:
+        speaker.backends["zh"].first_piece_chars = args.first_piece_chars
     speaker.speak("Warm up.", "en")
     speaker.speak("预热。", "zh")
     out: dict = {"asr_threads": args.threads, "asr_beam_size": 5, "asr_window_s": args.asr_window,
@@ -307,10 +387,8 @@ def main(argv: list[str] | None = None) -> None:
         c = out["call"]
         out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]}
         print_table(f"Voice call: end of speech → first audio byte (s), load {load_start[0]:.1f}",
-                    ["turns", "p50", "p95", "en p50", "zh p50", "server ASR p50", "dialog p50", "barge-ins"],
-                    [[c["turns"], c["first_audio"]["p50_ms"] / 1000, c["first_audio"]["p95_ms"] / 1000,
-                      c["by_language"]["en"]["p50_ms"] / 1000, c["by_language"]["zh"]["p50_ms"] / 1000,
-                      c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"]]])
+                    CALL_COLUMNS,
+                    call_row(c))
         print(f"wrote {write_results(args.name + '-call', out, argv)}")
         return
     log(f"whisper loaded in {load_s:.1f}s; round trip on {len(rows)} sentences")
@@ -318,8 +396,15 @@ def main(argv: list[str] | None = None) -> None:
     kefu = round_trip(rows, speaker, asr, detect=True, voices=voices)
     out.update({"sentences": len(rows), "kefu": kefu})
     if args.compare_pieces:
-        log("the Mandarin sentences in the pieces calls speak them in, same recogniser")
-        out["pieces"] = round_trip([r for r in rows if r["lang"] == "zh"], CallPieces(speaker), asr, detect=False)
+        zh_voice_now = speaker.backends["zh"]
+        own = getattr(zh_voice_now, "first_piece_chars", 0)
+        for chars in args.piece_chars or [own]:
+            log(f"the Mandarin sentences in the pieces calls speak them in (first piece {chars} characters), "
+                "same recogniser")
+            zh_voice_now.first_piece_chars = chars
+            key = "pieces" if chars == own else f"pieces_{chars}"
+            out[key] = round_trip([r for r in rows if r["lang"] == "zh"], CallPieces(speaker), asr, detect=False)
+        zh_voice_now.first_piece_chars = own
     if args.compare_window:
         log("the same audio, whisper's whole 30-s window")
         out["whole_window"] = round_trip(rows, speaker, WhisperASR(cache_dir=cache, threads=args.threads,
@@ -350,7 +435,10 @@ def main(argv: list[str] | None = None) -> None:
               "whole_window": "kefu, whisper encoding its whole 30-s window",
               "pieces": "kefu, Mandarin in the pieces calls speak (answer_pieces)",
               "baseline": "baseline (espeak en-us / default pinyin voice, plain whisper)"}
-    for name in ("kefu", "pieces", "whole_window", *ZH_VOICES, "baseline"):
+    for chars in args.piece_chars or []:
+        labels.setdefault(f"pieces_{chars}", f"kefu, Mandarin in call pieces, first piece {chars} characters")
+    pieces_runs = [k for k in out if k.startswith("pieces_")]
+    for name in ("kefu", "pieces", *pieces_runs, "whole_window", *ZH_VOICES, "baseline"):
         if name not in out:
             continue
         r = out[name]
@@ -364,10 +452,8 @@ def main(argv: list[str] | None = None) -> None:
     if "call" in out:
         c = out["call"]
         print_table("Voice call: end of speech → first audio byte (s)",
-                    ["turns", "p50", "p95", "en p50", "zh p50", "server ASR p50", "dialog p50", "barge-ins"],
-                    [[c["turns"], c["first_audio"]["p50_ms"] / 1000, c["first_audio"]["p95_ms"] / 1000,
-                      c["by_language"]["en"]["p50_ms"] / 1000, c["by_language"]["zh"]["p50_ms"] / 1000,
-                      c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"]]])
+                    CALL_COLUMNS,
+                    call_row(c))
     met = {f"{lg}_{m}": kefu[lg]["error_rate"] <= TARGETS[f"{lg}_{m}"] for lg, m in (("en", "wer"), ("zh", "cer"))
            if lg in kefu}
     if "call" in out:

@@ -69,10 +69,13 @@ def heard_as_said(text: str) -> str:
 def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str, bool]]:
     """The pieces a call speaks ``text`` in, each with whether a pause follows (``speech_units``, and
     ``quick_start`` for a voice that names its ``first_piece_chars`` unless the first clause is cached)."""
+    from kefu.voice.pinyin import HAN
     from kefu.voice.tts import quick_start, speech_units
 
     units = speech_units(text)
     first_chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
+    if not first_chars and units and HAN.search(units[0]):  # Chinese names in an English answer: the slow voice
+        first_chars = getattr(speaker.backends.get("zh"), "first_piece_chars", 0)
     if units and speaker.is_cached(units[0], lang, rate):
         first_chars = 0  # said before: replayed at once, whole
     return quick_start(units, first_chars)

@@ -185,3 +185,30 @@ def test_a_partial_that_began_as_the_caller_stopped_is_the_transcript(loud_frame
     assert len(final) == 1 and final[0]["text"] == f"heard {heard[-1]:.2f} s"
     if recognitions == 2:
         assert heard[1] > heard[0] + 0.25
+
+
+def test_an_english_answer_that_starts_with_chinese_starts_in_the_slow_voice_s_short_pieces():
+    """The Han part of an English answer is spoken by the Mandarin voice: a slow one (Kokoro) starts it in a
+    short first piece, as it does a Chinese answer; plain English and cached clauses are spoken whole."""
+    from kefu.voice.turn import answer_pieces
+
+    class Voice:
+        def __init__(self, first_piece_chars=0):
+            self.first_piece_chars = first_piece_chars
+
+    class Speaker:
+        backends = {"en": Voice(), "zh": Voice(3)}
+        cached: set = set()
+
+        def is_cached(self, text, lang, rate):
+            return text in self.cached
+
+    speaker = Speaker()
+    mixed = "VAT special invoice (增值税专用发票) within 5 business days."
+    pieces = answer_pieces(speaker, mixed, "en", 1.0)
+    assert "".join(p for p, _ in pieces) == mixed and len(pieces) >= 2
+    assert pieces[0][0].endswith("增值税") and pieces[0][1] is False
+    english = "Returns are free within 30 days."
+    assert answer_pieces(speaker, english, "en", 1.0) == [(english, True)]
+    speaker.cached.add(mixed)
+    assert answer_pieces(speaker, mixed, "en", 1.0) == [(mixed, True)]
