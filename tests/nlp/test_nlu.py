@@ -77,6 +77,31 @@ def test_batch_and_edge_cases(intent_model):
     assert nlu.analyze_batch([]) == []
 
 
+def test_a_long_message_is_encoded_once_for_intent_and_sentiment(intent_model):
+    """Sentiment reads the first 256 characters, intents the first 1000: a longer message used to be encoded
+    twice. Now both read one vector, and the sentiment is the one its own clip gives."""
+    from kefu.nlp.sentiment import clip, default_sentiment_model
+
+    seen = []
+
+    class Counting:
+        name, dim = embedder().name, embedder().dim
+
+        def embed_queries(self, texts):
+            seen.append(list(texts))
+            return embedder().embed_queries(texts)
+
+    sentiment = default_sentiment_model().bind(embedder())
+    nlu = NLU(Counting(), intent_model.bind(Counting()), sentiment=sentiment,
+              entities=EntityExtractor(ner=False))
+    nlu.overlap = False
+    angry = "我的快递一周了还没到，客服也不回消息，" * 30  # 570 characters
+    result = nlu.analyze(angry)
+    assert seen == [[angry[:1000]]]
+    assert result.sentiment.label == sentiment.analyze([angry])[0].label == "negative"
+    assert len(clip([angry])[0]) == 256
+
+
 def test_for_tenant_loads_the_tenant_model(intent_model, tmp_path):
     config = Config.load(tmp_path, env={})
     assert NLU.for_tenant(config, "acme", embedder=embedder(), ner=False).intent is None
