@@ -138,11 +138,13 @@ class WhisperASR:
         return ("zh", zh / total) if zh > en else ("en", en / total)
 
     def transcribe(self, audio: Audio, *, lang: str | None = None, beam_size: int | None = None,
-                   window_s: float | None = None) -> Transcript:
+                   window_s: float | None = None, fallback: bool = True) -> Transcript:
         """What ``audio`` says, in ``lang`` (zh/en) or the detected one of the two.
 
         ``beam_size`` and ``window_s`` override the instance's (1 = greedy, about twice as fast; a shorter
-        window is faster again and a little less accurate: partial transcripts).
+        window is faster again and a little less accurate: partial transcripts). ``fallback=False`` decodes
+        English once, without whisper's temperature fallback (Mandarin never uses it): a clip cut mid-word,
+        as a partial transcript's is, was decoded six times over (2.6 s instead of 0.3 s, traced).
         """
         lang = check_lang(lang)
         samples = audio.resampled(RATE).samples if audio.sample_rate != RATE else audio.samples
@@ -160,10 +162,12 @@ class WhisperASR:
                 lang, prob = self.detect(samples)
             options = {"hotwords": self.zh_hotwords, "no_repeat_ngram_size": 3} if lang == "zh" and self.zh_hotwords \
                 else {}
-            if lang == "zh":
+            if lang == "zh" or not fallback:
                 # No temperature fallback: on the benchmark's Mandarin it changed no character (CER 13.8 %
                 # either way) but re-decoded unsure clips up to five more times (p95 14 s vs 1.1 s).
                 options["temperature"] = ZH_TEMPERATURE
+            if not fallback:  # what the fallback was for: a clip cut mid-word loops ("staff ever support staff ever")
+                options["no_repeat_ngram_size"] = 3
             segments, info = model.transcribe(
                 samples, language=lang, beam_size=beam_size or self.beam_size,
                 vad_filter=audio.seconds > self.vad_after_s,

@@ -226,17 +226,18 @@ class VoiceRuntime:
         return took
 
     def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None,
-                   window_s: float | None = None) -> Transcript:
+                   window_s: float | None = None, fallback: bool = True) -> Transcript:
         """Refuses silence first (cheap), then recognises; an empty result is ``NoSpeechError``.
 
-        ``beam_size`` and ``window_s`` are passed on when the backend takes them (whisper), else ignored.
+        ``beam_size``, ``window_s`` and ``fallback`` are passed on when the backend takes them (whisper),
+        else ignored.
         """
         require_sound(audio)
         asr = self.asr
         from kefu.voice.asr import WhisperASR
 
-        if (beam_size or window_s) and isinstance(asr, WhisperASR):
-            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size, window_s=window_s)
+        if (beam_size or window_s or not fallback) and isinstance(asr, WhisperASR):
+            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size, window_s=window_s, fallback=fallback)
         else:
             transcript = asr.transcribe(audio, lang=lang)
         transcript.text = heard_as_said(transcript.text)
@@ -444,10 +445,11 @@ class CallSession:
         self.loud_after_guess = 0
 
     def _partial_asr(self, audio: Audio) -> Transcript:
-        """A quick look at the utterance so far: greedy decoding and a short window where the backend offers
-        them. It is shown, and stands for the utterance when the caller stops just after it began
-        (``_adopt_partial``); otherwise the sooner it is done the less the final recognition waits behind it."""
-        return self.runtime.transcribe(audio, self.lang, beam_size=1, window_s=PARTIAL_WINDOW_S)
+        """A quick look at the utterance so far: greedy decoding, a short window and no temperature fallback
+        where the backend offers them. It is shown, and stands for the utterance when the caller stops just
+        after it began (``_adopt_partial``); otherwise the sooner it is done the less the final recognition
+        waits behind it."""
+        return self.runtime.transcribe(audio, self.lang, beam_size=1, window_s=PARTIAL_WINDOW_S, fallback=False)
 
     def _speculate(self) -> None:
         """Recognise the utterance as it stands at the first pause: at end of utterance it is often done."""
