@@ -58,10 +58,8 @@ def test_no_hub_access(asr, monkeypatch):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
 
 
-def test_mandarin_decoding_options(asr, say, monkeypatch):
-    """Mandarin: the service hotwords and no temperature fallback (bounded time); English untouched."""
-    from kefu.voice.asr import ZH_HOTWORDS
-
+def spy_on_decoding(asr, monkeypatch) -> list[dict]:
+    """The decoding options of each of ``asr``'s calls to faster-whisper, in order."""
     real, seen = asr.load(), []
 
     class Spy:
@@ -73,6 +71,14 @@ def test_mandarin_decoding_options(asr, say, monkeypatch):
             return real.transcribe(*args, **kwargs)
 
     monkeypatch.setattr(asr, "_model", Spy())
+    return seen
+
+
+def test_mandarin_decoding_options(asr, say, monkeypatch):
+    """Mandarin: the service hotwords and no temperature fallback (bounded time); English untouched."""
+    from kefu.voice.asr import ZH_HOTWORDS
+
+    seen = spy_on_decoding(asr, monkeypatch)
     t = asr.transcribe(say("请问运费是多少？"), lang="zh")
     assert "运费" in t.text
     assert seen[-1]["temperature"] == 0.0 and seen[-1]["hotwords"] == ZH_HOTWORDS
@@ -89,17 +95,7 @@ def test_partials_decode_once_without_temperature_fallback(asr, say, monkeypatch
     from kefu.config import Config
     from kefu.voice.turn import CallSession, VoiceRuntime
 
-    real, seen = asr.load(), []
-
-    class Spy:
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def transcribe(self, *args, **kwargs):
-            seen.append(kwargs)
-            return real.transcribe(*args, **kwargs)
-
-    monkeypatch.setattr(asr, "_model", Spy())
+    seen = spy_on_decoding(asr, monkeypatch)
     runtime = VoiceRuntime(Config.load(tmp_path, env={}, overrides={}), asr=asr)
     audio = say("Where is my order?")
     partial = CallSession._partial_asr(SimpleNamespace(runtime=runtime, lang="en"), audio)
