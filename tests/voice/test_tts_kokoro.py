@@ -157,6 +157,25 @@ def test_the_pads_silence_is_not_decoded(kokoro, kokoro_cache, monkeypatch):
     assert abs(trimmed.seconds - untrimmed.seconds) < 0.2 and EDGE_FRAMES >= 2
 
 
+def test_a_token_inside_a_clause_is_held_at_most_max_hold_frames():
+    """Kokoro held some tone marks 0.3-0.5 s mid-clause (a pause inside a phrase): the frames past the cap go,
+    from the middle of the token's stretch; the pads and the clause's last token keep theirs."""
+    from kefu.voice.tts_kokoro import MAX_HOLD_FRAMES, _shorten_holds
+
+    durations = np.array([[3, 2, 10, 2, 9, 3]])  # pad, tokens..., last token (9), pad
+    features = np.arange(29.0).reshape(1, 1, -1)
+    f0 = np.arange(58.0).reshape(1, -1)
+    cut, cut_f0, cut_n = _shorten_holds(durations, features, f0, f0, 4)
+    assert cut.shape[-1] == 29 - 6 and cut_f0.shape[-1] == cut_n.shape[-1] == 2 * 23
+    kept = cut[0, 0].tolist()
+    assert kept[:7] == [0, 1, 2, 3, 4, 5, 6] and 7 not in kept and 12 not in kept and 13 in kept  # token 3: 5,6 | 13,14
+    assert kept[-12:] == [float(i) for i in range(17, 29)]  # the last token and the pad untouched
+    assert cut_f0[0].tolist() == [v for i in range(29) for v in (2.0 * i, 2.0 * i + 1) if i in kept]
+    same = _shorten_holds(np.array([[3, 2, 3, 9, 3]]), features[..., :20], f0[..., :40], f0[..., :40], 4)
+    assert same[0].shape[-1] == 20
+    assert 4 <= MAX_HOLD_FRAMES <= 12
+
+
 def test_tone_contours_shape_the_pitch():
     from kefu.voice.tone_contour import contour, edit_f0
 
