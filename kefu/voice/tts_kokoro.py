@@ -235,8 +235,8 @@ def _shorten_holds(durations: np.ndarray, features: np.ndarray, f0: np.ndarray, 
                    cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decoder's inputs with every token inside the utterance held for at most ``cap`` frames: the
     frames past it (in the middle of the token's stretch) are dropped. With the Japanese styles Kokoro
-    holds some tone marks and final vowels 0.3-0.5 s mid-clause (19 of the benchmark's 60 clauses), a
-    pause inside a phrase. The pads and the last token keep their length."""
+    holds some tone marks and final vowels 0.3-0.5 s mid-clause (19 times in the benchmark's 60 clauses),
+    a pause inside a phrase. The pads and the last token keep their length."""
     frames = np.asarray(durations).ravel().astype(int)
     ends = np.cumsum(frames)
     keep = np.ones(int(ends[-1]), bool)
