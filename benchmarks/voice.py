@@ -248,7 +248,8 @@ def _one_call(port: int, key: str, lang: str, todo: list[str], voices: dict, res
         return todo, len(caller.events("clear"))
 
 
-def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | None = None) -> dict:
+def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | None = None,
+                 warm_up_answers: int | None = None) -> dict:
     """End of speech → first answer audio frame over a real WebSocket, ``turns`` utterances, one call per
     language until a question is handed to a person (that caller hangs up, the next question calls again)."""
     import re
@@ -257,7 +258,7 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     from kefu.engine import Engine
     from kefu.server.app import create_app
     from kefu.server.auth import new_key
-    from kefu.voice.turn import VoiceRuntime
+    from kefu.voice.turn import VoiceRuntime, frequent_answers
     from tests.server.live_server import free_port, serving
 
     # One sentence per utterance: a caller's pause between sentences (the TTS leaves ~0.6 s) ends an utterance.
@@ -284,7 +285,9 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     # The server's speaker caches short texts as configured; the caller's (``speaker``) does not.
     server_speaker = Speaker(speaker.backends, cache_seconds=config.tts_cache_seconds)
     app.state.voice = VoiceRuntime(config, asr=asr, speaker=server_speaker)
-    log(f"server warm-up (as kefu serve does): {app.state.voice.warm_up()}")
+    limit = config.voice_warm_up_answers if warm_up_answers is None else warm_up_answers
+    answers = frequent_answers(engine.store, config.tenant, limit)
+    log(f"server warm-up (as kefu serve does), {len(answers)} FAQ answers: {app.state.voice.warm_up(answers)}")
     port = free_port()
     results = []
     calls = 0
@@ -308,7 +311,7 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
                         for kind in ("knowledge", "fixed")},
             "calls": calls,
             "barge_ins": sum(r.get("barge_ins", 0) for r in results), "silence_ms": config.voice_silence_ms,
-            "tts_cache_seconds": config.tts_cache_seconds,
+            "tts_cache_seconds": config.tts_cache_seconds, "warm_up_answers": len(answers),
             "details": results}
 
 
@@ -342,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="other Mandarin voices measured in the same run (default: espeak)")
     ap.add_argument("--tts-cache-seconds", type=float, default=None,
                     help="the server's speech cache for the call (default: the setting's default; 0 = off)")
+    ap.add_argument("--warm-up-answers", type=int, default=None, metavar="N",
+                    help="FAQ answers whose first clause the server's warm-up says into the speech cache "
+                         "(default: the setting voice_warm_up_answers; 0 = none)")
     ap.add_argument("--lang", choices=("zh", "en", "both"), default="both", help="round trip on one language only")
     ap.add_argument("--skip-espeak", action="store_true", help="do not also measure the espeak-ng Mandarin voice")
     ap.add_argument("--asr-window", type=float, default=10.0,
@@ -383,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
                  "zh_tts": args.zh_tts, "targets": TARGETS}
     if args.call_only:
         out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads,
-                                   args.tts_cache_seconds)
+                                   args.tts_cache_seconds, args.warm_up_answers)
         c = out["call"]
         out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]}
         print_table(f"Voice call: end of speech → first audio byte (s), load {load_start[0]:.1f}",
@@ -425,7 +431,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_call:
         log("call latency over /v1/voice/call")
         out["call"] = call_latency(speaker, asr, 6 if args.quick else args.turns, args.threads,
-                                   args.tts_cache_seconds)
+                                   args.tts_cache_seconds, args.warm_up_answers)
     load_end = os.getloadavg()
     out["loadavg"] = {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in load_end]}
 

@@ -50,14 +50,19 @@ def runtime(app):
 
 def warm_up_in_background(app) -> threading.Thread | None:
     """Load the voice models in a background thread when the voice channel is available (setting
-    ``voice_warm_up``); a failure is logged, and the voice requests report it when they come."""
+    ``voice_warm_up``), and say the first clauses of the default tenant's FAQ answers into the speech cache
+    (``voice_warm_up_answers``); a failure is logged, and the voice requests report it when they come."""
     rt = runtime(app)
     if not app.state.services.config.voice_warm_up or not rt.status()["available"]:
         return None
 
     def work() -> None:
+        from kefu.voice.turn import frequent_answers
+
+        svc = app.state.services
         try:
-            took = rt.warm_up()
+            answers = frequent_answers(svc.engine.store, svc.config.tenant, svc.config.voice_warm_up_answers)
+            took = rt.warm_up(answers)
         except Exception as exc:  # noqa: BLE001 - a background thread: log it, the requests will report it
             log.warning("voice warm-up failed: %s", exc, exc_info=not isinstance(exc, KefuError))
             return

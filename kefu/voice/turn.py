@@ -81,6 +81,18 @@ def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str,
     return quick_start(units, first_chars)
 
 
+def frequent_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
+    """``(answer, language)`` of up to ``limit`` of the tenant's stored questions (FAQ first, then the Q&A
+    mined from chat logs): the answers a call speaks as written, whose first clauses ``VoiceRuntime.warm_up``
+    can say ahead of time."""
+    if limit <= 0:
+        return []
+    chunks = store.list_chunks(tenant, ["faq"], limit)
+    if len(chunks) < limit:
+        chunks += store.list_chunks(tenant, ["qa"], limit - len(chunks))
+    return [(c.answer, c.lang) for c in chunks if c.answer.strip() and c.lang in ("zh", "en")]
+
+
 def canned_replies(lang: str) -> list[str]:
     """The bot's fixed messages as a call speaks them: not knowing, the queue and the handoff (one per
     reason, first in the queue). ``VoiceRuntime.warm_up`` says their first pieces into the speech cache."""
@@ -198,11 +210,16 @@ class VoiceRuntime:
                 self._speaker = speaker_from_config(self.config)
             return self._speaker
 
-    def warm_up(self) -> dict[str, float]:
+    def warm_up(self, answers: list[tuple[str, str]] = ()) -> dict[str, float]:
         """Load the recogniser and both voices now and say a greeting in each language and the first piece of
         each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
         them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
-        Returns the seconds each step took."""
+
+        ``answers`` (``(text, language)``, see ``frequent_answers``): the first clause of each (or of a clause
+        too long for the cache, its first piece) is said into the cache too, while that fills no more than
+        half of it (the rest is for what callers hear); a call answering with one of them replays it at once
+        (``answer_pieces``). Returns the seconds each
+        step took, and ``answers`` said."""
         self.require()
         took = {}
         start = time.perf_counter()
@@ -223,7 +240,31 @@ class VoiceRuntime:
                     if pieces:
                         self.speaker.speak(pieces[0][0], lang, rate, keep=True)
             took["canned_s"] = time.perf_counter() - start
+            if answers:
+                start = time.perf_counter()
+                took["answers"] = float(self._say_first_clauses(answers, rate))
+                took["answers_s"] = time.perf_counter() - start
         return took
+
+    def _say_first_clauses(self, answers: list[tuple[str, str]], rate: float) -> int:
+        from kefu.voice.tts import SpeechCache, speech_units
+
+        cache, said = self.speaker.cache, 0
+        for text, lang in answers:
+            if cache.seconds >= cache.max_seconds / 2:
+                break
+            spoken = speech_text(text)
+            units = speech_units(spoken)
+            if not units or lang not in ("zh", "en"):
+                continue
+            # The whole clause when it fits the cache (then the call replays it whole), else the short first
+            # piece a slow voice starts a long clause with.
+            first = units[0] if len(units[0]) <= SpeechCache.MAX_CHARS else \
+                answer_pieces(self.speaker, spoken, lang, rate)[0][0]
+            if len(first) <= SpeechCache.MAX_CHARS and not self.speaker.is_cached(first, lang, rate):
+                self.speaker.speak(first, lang, rate)
+                said += 1
+        return said
 
     def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None,
                    window_s: float | None = None, fallback: bool = True) -> Transcript:
@@ -585,5 +626,5 @@ class CallSession:
                 task.cancel()
 
 
-__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "parse_start", "reply_text", "speech_text",
-           "AudioTooLongError"]
+__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "frequent_answers", "parse_start", "reply_text",
+           "speech_text", "AudioTooLongError"]

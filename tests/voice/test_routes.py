@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kefu.config import Config
+from tests import helpers
 from tests.server.conftest import make_tenant
 from tests.voice.conftest import encode_av, needs_voice, wav_bytes
 
@@ -237,3 +238,47 @@ def test_warm_up_says_the_fixed_messages_first_pieces_into_the_cache(kb_engine, 
     # The queue position changes; the first piece does not.
     assert answer_pieces(speaker, waiting.replace("1", "7"), "zh", config.tts_rate)[0] == ("您当前排在", False)
     assert max(map(len, said)) <= 12 and len(said) == len(set(said))  # first pieces only, each once
+
+
+def test_warm_up_says_the_first_clause_of_each_faq_answer(kb_engine, asr, hibari_tts, espeak_tts, caplog):
+    """A caller whose question matches a stored FAQ hears its first clause from the cache, not after a
+    synthesis; the answers fill at most half of the cache, and the default tenant's are taken at startup."""
+    from kefu.server.app import create_app
+    from kefu.server.routes_voice import warm_up_in_background
+    from kefu.voice.tts import Speaker, SpeechCache, speech_units
+    from kefu.voice.turn import VoiceRuntime, answer_pieces, frequent_answers, speech_text
+
+    answers = frequent_answers(kb_engine.store, "acme", 100)
+    assert {lang for _, lang in answers} == {"zh", "en"} and len(answers) == len(helpers.FAQ_ROWS)
+    assert frequent_answers(kb_engine.store, "acme", 2) == answers[:2]
+    assert frequent_answers(kb_engine.store, "nobody", 100) == [] and frequent_answers(kb_engine.store, "acme", 0) == []
+
+    config = Config.load(home=kb_engine.config.home, env={}, overrides={})
+    speaker = Speaker({"en": hibari_tts, "zh": espeak_tts}, cache_seconds=600)
+    took = VoiceRuntime(config, asr=asr, speaker=speaker).warm_up(answers)
+    firsts = {(speech_units(speech_text(t))[0], lang) for t, lang in answers}
+    short = {(first, lang) for first, lang in firsts if len(first) <= SpeechCache.MAX_CHARS}
+    assert took["answers"] == len(short) and 0 < len(short) < len(firsts)  # one English clause is too long
+    for first, lang in firsts:
+        assert speaker.is_cached(first, lang, config.tts_rate) == ((first, lang) in short)
+    for text, lang in answers:
+        first = speech_units(speech_text(text))[0]
+        if (first, lang) in short:
+            assert answer_pieces(speaker, speech_text(text), lang, config.tts_rate)[0] == (first, True)
+
+    probe = Speaker({"en": hibari_tts, "zh": espeak_tts}, cache_seconds=600)
+    VoiceRuntime(config, asr=asr, speaker=probe).warm_up()
+    size = 2 * probe.cache.seconds + 4  # room for about one answer in the half the warm-up may fill
+    small = Speaker({"en": hibari_tts, "zh": espeak_tts}, cache_seconds=size)
+    took = VoiceRuntime(config, asr=asr, speaker=small).warm_up(answers)
+    assert 0 < took["answers"] < len(short)
+    assert small.cache.seconds < size  # half for the warm-up (its last answer may pass it), the rest for callers
+
+    config = Config.load(home=kb_engine.config.home, env={}, overrides={"tenant": "acme"})
+    app = create_app(config, kb_engine)
+    app.state.voice = rt = VoiceRuntime(config, asr=asr, speaker=Speaker({"en": hibari_tts, "zh": espeak_tts},
+                                                                        cache_seconds=600))
+    with caplog.at_level("INFO", logger="kefu.server.voice"):
+        warm_up_in_background(app).join(120)
+    assert f"answers {len(short):.1f}" in caplog.text
+    assert all(rt.speaker.is_cached(first, lang, config.tts_rate) for first, lang in short)
