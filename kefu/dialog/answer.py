@@ -166,7 +166,8 @@ def _pick(candidates: list[_Candidate], lang: str) -> _Candidate:
 
 
 def best_sentences(question: str, text: str, limit: int = ANSWER_CHARS) -> str:
-    """The sentences of ``text`` that share most words with the question, in their original order."""
+    """The sentences of ``text`` that share most words with the question, in their original order; those
+    that were on different lines (a heading, list items, table rows) stay on different lines."""
     sentences = split_sentences(text)
     if len(sentences) <= 1 or len(text) <= limit:
         return text.strip()
@@ -181,7 +182,18 @@ def best_sentences(question: str, text: str, limit: int = ANSWER_CHARS) -> str:
         chosen.append(i)
         size += len(sentences[i])
     glue = "" if detect_language(text) == "zh" else " "
-    return glue.join(sentences[i] for i in sorted(chosen))
+    starts, at = [], 0
+    for sentence in sentences:
+        start = text.find(sentence, at)
+        starts.append(start if start >= 0 else at)
+        at = starts[-1] + len(sentence)
+    out, last = "", None
+    for i in sorted(chosen):
+        if last is not None:  # a title, list item or table row stays on its own line
+            out += "\n" if "\n" in text[starts[last] + len(sentences[last]):starts[i]] else glue
+        out += sentences[i]
+        last = i
+    return out
 
 
 def _snippet(text: str) -> str:

@@ -16,6 +16,7 @@ import re
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,8 +49,29 @@ PARTIAL_COVERS_S = 0.15
 PARTIAL_WINDOW_S = 4.0  # whisper's window for partial transcripts (CER +3 points on the benchmark, ~2x faster)
 
 
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_BULLET = re.compile(r"^[ \t]*(?:[-*+•·▪◦]|\d{1,2}[.)])[ \t]+", re.MULTILINE)
+
+
+def _table_row(line: str) -> str:
+    """A markdown table row read as one sentence: ``| 江浙沪 | 顺丰 | 1-2天 |`` → ``江浙沪，顺丰，1-2天。``"""
+    cells = [c.strip() for c in line.strip().strip("|").split("|") if c.strip()]
+    zh = any(re.search(r"[\u4e00-\u9fff]", c) for c in cells)
+    return ("，" if zh else ", ").join(cells) + ("。" if zh else ".")
+
+
 def speech_text(text: str) -> str:
-    """An answer as it should be read aloud: no citation marks, links or markdown."""
+    """An answer as it should be read aloud: no citation marks, links, markdown, list bullets or table
+    rules; a table row is read as one sentence, its cells as clauses."""
+    lines = []
+    for line in text.split("\n"):
+        if _TABLE_RULE.match(line) and "-" in line:
+            continue
+        stripped = line.strip()
+        lines.append(_table_row(stripped) if stripped.startswith("|") and stripped.endswith("|")
+                     and stripped.count("|") >= 3 else line)
+    text = _BULLET.sub("", "\n".join(lines))
+    text = re.sub(r"[•▪◦]", " ", text)
     text = re.sub(r"\[\d+(?:[,，\s]*\d+)*\]", "", text)
     text = re.sub(r"https?://\S+", "", text)
     text = re.sub(r"[*_`#>|]+", " ", text)
@@ -82,15 +104,15 @@ def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str,
 
 
 def frequent_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
-    """``(answer, language)`` of up to ``limit`` of the tenant's stored questions (FAQ first, then the Q&A
-    mined from chat logs): the answers a call speaks as written, whose first clauses ``VoiceRuntime.warm_up``
-    can say ahead of time."""
+    """``(answer, language)`` of up to ``limit`` answers the tenant's calls speak as written: its FAQ
+    answers, then the answers mined from its chat logs, the most often given first. ``VoiceRuntime.warm_up``
+    says their first clauses ahead of time."""
     if limit <= 0:
         return []
-    chunks = store.list_chunks(tenant, ["faq"], limit)
-    if len(chunks) < limit:
-        chunks += store.list_chunks(tenant, ["qa"], limit - len(chunks))
-    return [(c.answer, c.lang) for c in chunks if c.answer.strip() and c.lang in ("zh", "en")]
+    faq = [(c.answer.strip(), c.lang) for c in store.list_chunks(tenant, ["faq"], limit)]
+    mined = Counter((c.answer.strip(), c.lang) for c in store.list_chunks(tenant, ["qa"]))
+    ranked = dict.fromkeys([*faq, *(answer for answer, _ in mined.most_common())])
+    return [(text, lang) for text, lang in ranked if text and lang in ("zh", "en")][:limit]
 
 
 def canned_replies(lang: str) -> list[str]:
@@ -215,11 +237,11 @@ class VoiceRuntime:
         each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
         them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
 
-        ``answers`` (``(text, language)``, see ``frequent_answers``): the first clause of each (or of a clause
-        too long for the cache, its first piece) is said into the cache too, while that fills no more than
-        half of it (the rest is for what callers hear); a call answering with one of them replays it at once
-        (``answer_pieces``). Returns the seconds each
-        step took, and ``answers`` said."""
+        ``answers`` (``(text, language)``, see ``frequent_answers``): for a voice slower than real time (one
+        with ``first_piece_chars``: Kokoro), the first clause of each (or of a clause too long for the cache,
+        its first piece) is said into the cache too, while that fills no more than half of it (the rest is
+        for what callers hear); a call answering with one of them replays it at once (``answer_pieces``).
+        Returns the seconds each step took, and ``answers`` said."""
         self.require()
         took = {}
         start = time.perf_counter()
@@ -255,8 +277,8 @@ class VoiceRuntime:
                 break
             spoken = speech_text(text)
             units = speech_units(spoken)
-            if not units or lang not in ("zh", "en"):
-                continue
+            if not units or not getattr(self.speaker.backends.get(lang), "first_piece_chars", 0):
+                continue  # a voice that needs no quick start (hibari) says a clause in a few ms
             # The whole clause when it fits the cache (then the call replays it whole), else the short first
             # piece a slow voice starts a long clause with.
             first = units[0] if len(units[0]) <= SpeechCache.MAX_CHARS else \

@@ -195,6 +195,20 @@ def test_best_sentences_chinese_has_no_spaces():
     assert " " not in picked
 
 
+def test_best_sentences_keep_headings_and_list_items_on_their_own_lines():
+    """Glued together, a heading ran into the first sentence and list items into each other (read aloud as
+    one sentence on a call: 隐私与账号政策诺瓦科技商城重视您的隐私。)."""
+    text = ("隐私与账号政策\n\n诺瓦科技商城重视您的隐私。本政策说明我们收集哪些个人信息。\n\n我们收集的信息\n\n"
+            "- 账号信息：姓名、手机号和邮箱；\n- 客服记录：与客服的聊天内容和通话记录；\n"
+            + "".join(f"第{i}条说明与问题无关的内容。" for i in range(30)))
+    picked = best_sentences("客服聊天记录你们收集吗", text, limit=120)
+    assert picked.startswith("隐私与账号政策\n诺瓦科技商城重视您的隐私。本政策说明我们收集哪些个人信息。\n")
+    assert "\n- 账号信息：姓名、手机号和邮箱；\n- 客服记录：与客服的聊天内容和通话记录；" in picked
+    english = "Privacy policy\n\nWe keep chat records for 3 years. We never sell them.\n" + "Filler text here. " * 40
+    assert best_sentences("how long do you keep chat records", english, limit=80).startswith(
+        "Privacy policy\nWe keep chat records for 3 years. We never sell them.")
+
+
 def test_calibration_is_monotonic_in_cosine():
     cal = default_calibration()
     for group in ("question", "passage"):

@@ -240,45 +240,74 @@ def test_warm_up_says_the_fixed_messages_first_pieces_into_the_cache(kb_engine, 
     assert max(map(len, said)) <= 12 and len(said) == len(set(said))  # first pieces only, each once
 
 
+def test_frequent_answers_are_the_faq_then_the_most_given_chat_log_answers(store):
+    from kefu.store.base import Chunk, Document
+    from kefu.voice.turn import frequent_answers
+
+    def qa(answer, lang="zh", question="问"):
+        return Chunk(answer, kind="qa", question=question, answer=answer, lang=lang, content_hash=answer + question)
+
+    store.replace_document(Document("acme", "faq", "faq.csv", "FAQ", "faq", "h1"), [
+        Chunk("七天无理由退货。", kind="faq", question="能退货吗", answer="七天无理由退货。", lang="zh"),
+        Chunk("Ships in 2 days.", kind="faq", question="Shipping?", answer="Ships in 2 days.", lang="en")])
+    store.replace_document(Document("acme", "logs", "chats.jsonl", "chats", "qa", "h2"), [
+        qa("请稍等。", question="a"), qa("顺丰包邮。", question="b"), qa("顺丰包邮。", question="c"),
+        qa("七天无理由退货。", question="d"), qa("  ", question="e"), qa("Bonjour.", lang="fr")])
+    store.replace_document(Document("other", "faq", "faq.csv", "FAQ", "faq", "h3"), [
+        Chunk("别的租户。", kind="faq", question="别的", answer="别的租户。", lang="zh")])
+    assert frequent_answers(store, "acme", 10) == [("七天无理由退货。", "zh"), ("Ships in 2 days.", "en"),
+                                                   ("顺丰包邮。", "zh"), ("请稍等。", "zh")]
+    assert frequent_answers(store, "acme", 3)[-1] == ("顺丰包邮。", "zh")
+    assert frequent_answers(store, "acme", 0) == [] and frequent_answers(store, "nobody", 10) == []
+
+
 def test_warm_up_says_the_first_clause_of_each_faq_answer(kb_engine, asr, hibari_tts, espeak_tts, caplog):
     """A caller whose question matches a stored FAQ hears its first clause from the cache, not after a
-    synthesis; the answers fill at most half of the cache, and the default tenant's are taken at startup."""
+    synthesis of ~1 s; only a slow voice's answers are said (hibari needs no help); they fill at most half
+    of the cache; at startup the default tenant's are taken."""
     from kefu.server.app import create_app
     from kefu.server.routes_voice import warm_up_in_background
     from kefu.voice.tts import Speaker, SpeechCache, speech_units
     from kefu.voice.turn import VoiceRuntime, answer_pieces, frequent_answers, speech_text
 
+    said = []
+
+    class SlowMandarin:  # a voice that asks for short first pieces, as Kokoro does
+        languages = ("zh",)
+        first_piece_chars = 3
+
+        def synthesize(self, text, *, lang="zh", rate=1.0):
+            said.append(text)
+            return espeak_tts.synthesize(text, lang=lang, rate=rate)
+
+    def speaker(seconds):
+        return Speaker({"en": hibari_tts, "zh": SlowMandarin()}, cache_seconds=seconds)
+
     answers = frequent_answers(kb_engine.store, "acme", 100)
     assert {lang for _, lang in answers} == {"zh", "en"} and len(answers) == len(helpers.FAQ_ROWS)
-    assert frequent_answers(kb_engine.store, "acme", 2) == answers[:2]
-    assert frequent_answers(kb_engine.store, "nobody", 100) == [] and frequent_answers(kb_engine.store, "acme", 0) == []
-
     config = Config.load(home=kb_engine.config.home, env={}, overrides={})
-    speaker = Speaker({"en": hibari_tts, "zh": espeak_tts}, cache_seconds=600)
-    took = VoiceRuntime(config, asr=asr, speaker=speaker).warm_up(answers)
-    firsts = {(speech_units(speech_text(t))[0], lang) for t, lang in answers}
-    short = {(first, lang) for first, lang in firsts if len(first) <= SpeechCache.MAX_CHARS}
-    assert took["answers"] == len(short) and 0 < len(short) < len(firsts)  # one English clause is too long
-    for first, lang in firsts:
-        assert speaker.is_cached(first, lang, config.tts_rate) == ((first, lang) in short)
-    for text, lang in answers:
-        first = speech_units(speech_text(text))[0]
-        if (first, lang) in short:
-            assert answer_pieces(speaker, speech_text(text), lang, config.tts_rate)[0] == (first, True)
+    rate = config.tts_rate
+    big = speaker(600)
+    took = VoiceRuntime(config, asr=asr, speaker=big).warm_up(answers)
+    zh = [(speech_text(t), speech_units(speech_text(t))[0]) for t, lang in answers if lang == "zh"]
+    assert took["answers"] == len(zh) == 3 and all(len(first) <= SpeechCache.MAX_CHARS for _, first in zh)
+    for spoken, first in zh:
+        assert big.is_cached(first, "zh", rate)
+        assert answer_pieces(big, spoken, "zh", rate)[0] == (first, True)  # replayed whole, at once
+    assert not any(big.is_cached(speech_units(speech_text(t))[0], "en", rate) for t, lang in answers if lang == "en")
 
-    probe = Speaker({"en": hibari_tts, "zh": espeak_tts}, cache_seconds=600)
+    probe = speaker(600)
     VoiceRuntime(config, asr=asr, speaker=probe).warm_up()
-    size = 2 * probe.cache.seconds + 4  # room for about one answer in the half the warm-up may fill
-    small = Speaker({"en": hibari_tts, "zh": espeak_tts}, cache_seconds=size)
+    size = 2 * probe.cache.seconds + 2  # room for about one answer in the half the warm-up may fill
+    small = speaker(size)
     took = VoiceRuntime(config, asr=asr, speaker=small).warm_up(answers)
-    assert 0 < took["answers"] < len(short)
+    assert 0 < took["answers"] < 3
     assert small.cache.seconds < size  # half for the warm-up (its last answer may pass it), the rest for callers
 
     config = Config.load(home=kb_engine.config.home, env={}, overrides={"tenant": "acme"})
     app = create_app(config, kb_engine)
-    app.state.voice = rt = VoiceRuntime(config, asr=asr, speaker=Speaker({"en": hibari_tts, "zh": espeak_tts},
-                                                                        cache_seconds=600))
+    app.state.voice = rt = VoiceRuntime(config, asr=asr, speaker=speaker(600))
     with caplog.at_level("INFO", logger="kefu.server.voice"):
         warm_up_in_background(app).join(120)
-    assert f"answers {len(short):.1f}" in caplog.text
-    assert all(rt.speaker.is_cached(first, lang, config.tts_rate) for first, lang in short)
+    assert "answers 3.0" in caplog.text
+    assert all(rt.speaker.is_cached(first, "zh", rate) for _, first in zh)

@@ -28,6 +28,21 @@ def test_speech_text_drops_citation_marks_links_and_markup():
     assert speech_text("七天无理由退货[1, 2]。") == "七天无理由退货。"
 
 
+def test_speech_text_reads_tables_and_lists_as_sentences():
+    """A table header was read as 目的地 快递 时效 and bullets as characters; now each row is a sentence."""
+    table = ("| 目的地 | 快递 | 时效 |\n|---|:---:|---|\n| 江浙沪、珠三角 | 顺丰 / 京东物流 | 1-2天 |\n"
+             "| International | DHL Express | 3-6 business days |")
+    assert speech_text(table).split("\n") == ["目的地，快递，时效。", "江浙沪、珠三角，顺丰 / 京东物流，1-2天。",
+                                                "International, DHL Express, 3-6 business days."]
+    listed = ("我们收集的信息\n- 账号信息：姓名；\n• 客服记录：聊天内容；• 国际站：邮件\n"
+              "1. Open My Orders.\n2) Tap Return.")
+    assert speech_text(listed).split("\n") == ["我们收集的信息", "账号信息：姓名；",
+                                                 "客服记录：聊天内容； 国际站：邮件", "Open My Orders.", "Tap Return."]
+    for kept in ("-5 度也能用。", "迈克尔·乔丹", "2024-01-05 到货。", "1.5 kg"):
+        assert speech_text(kept) == kept
+    assert speech_text("a | b") == "a b"
+
+
 def test_handoff_homophones():
     assert heard_as_said("我想传人工客服") == "我想转人工客服"
     assert heard_as_said("我想穿人工") == "我想转人工"
