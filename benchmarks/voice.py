@@ -287,7 +287,8 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     app.state.voice = VoiceRuntime(config, asr=asr, speaker=server_speaker)
     limit = config.voice_warm_up_answers if warm_up_answers is None else warm_up_answers
     answers = frequent_answers(engine.store, config.tenant, limit)
-    log(f"server warm-up (as kefu serve does), {len(answers)} FAQ answers: {app.state.voice.warm_up(answers)}")
+    took = app.state.voice.warm_up(answers)
+    log(f"server warm-up (as kefu serve does), {len(answers)} stored answers offered: {took}")
     port = free_port()
     results = []
     calls = 0
