@@ -96,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
             "background (~2 s of CPU, ~400 MB) so the first caller does not wait for them; false loads them on "
             "first use"),
     Setting("voice_warm_up_answers", 200, "Stored answers of the default tenant (FAQ answers, passages' openings, "
-            "answers mined from chat logs) whose first clause the voice warm-up says into the speech cache, while "
+            "answers mined from chat logs) whose first piece the voice warm-up says into the speech cache, while "
             "they fill at most half of tts_cache_seconds, so a caller hears such an answer start without waiting "
             "for its synthesis; 0 = none", minimum=0, maximum=10_000),
     Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),

@@ -50,7 +50,7 @@ def runtime(app):
 
 def warm_up_in_background(app) -> threading.Thread | None:
     """Load the voice models in a background thread when the voice channel is available (setting
-    ``voice_warm_up``), and say the first clauses of the default tenant's FAQ answers into the speech cache
+    ``voice_warm_up``), and say the first pieces of the default tenant's stored answers into the speech cache
     (``voice_warm_up_answers``); a failure is logged, and the voice requests report it when they come."""
     rt = runtime(app)
     if not app.state.services.config.voice_warm_up or not rt.status()["available"]:
