@@ -88,16 +88,24 @@ def heard_as_said(text: str) -> str:
     return _HANDOFF_HEARD.sub("转人工", text)
 
 
+def first_piece_chars(speaker, units: list[str], lang: str) -> int:
+    """How short the first piece of an answer in ``units`` should be: the ``first_piece_chars`` of the voice
+    that starts it (0: a voice faster than real time, no quick start needed)."""
+    from kefu.voice.pinyin import HAN
+
+    chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
+    if not chars and units and HAN.search(units[0]):  # Chinese names in an English answer: the slow voice
+        chars = getattr(speaker.backends.get("zh"), "first_piece_chars", 0)
+    return chars
+
+
 def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str, bool]]:
     """The pieces a call speaks ``text`` in, each with whether a pause follows (``speech_units``, and
     ``quick_start`` for a voice that names its ``first_piece_chars`` unless the first clause is cached)."""
-    from kefu.voice.pinyin import HAN
     from kefu.voice.tts import quick_start, speech_units
 
     units = speech_units(text)
-    first_chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
-    if not first_chars and units and HAN.search(units[0]):  # Chinese names in an English answer: the slow voice
-        first_chars = getattr(speaker.backends.get("zh"), "first_piece_chars", 0)
+    first_chars = first_piece_chars(speaker, units, lang)
     if units and speaker.is_cached(units[0], lang, rate):
         first_chars = 0  # said before: replayed at once, whole
     return quick_start(units, first_chars)
@@ -271,17 +279,18 @@ class VoiceRuntime:
         return took
 
     def _say_first_pieces(self, answers: list[tuple[str, str]], rate: float) -> int:
-        from kefu.voice.tts import SpeechCache
+        from kefu.voice.tts import SpeechCache, speech_units
 
         cache, said = self.speaker.cache, 0
         for text, lang in answers:
             if cache.seconds >= cache.max_seconds / 2:
                 break
-            if not getattr(self.speaker.backends.get(lang), "first_piece_chars", 0):
+            spoken = speech_text(text)
+            if lang not in ("zh", "en") or not first_piece_chars(self.speaker, speech_units(spoken), lang):
                 continue  # a voice that needs no quick start (hibari) says a clause in a few ms
             # The piece a call starts this answer with (~1 s of audio): the next one is synthesised while it
             # plays, as in any answer. Whole first clauses filled the cache's half after 44 of 64 answers.
-            pieces = answer_pieces(self.speaker, speech_text(text), lang, rate)
+            pieces = answer_pieces(self.speaker, spoken, lang, rate)
             first = pieces[0][0] if pieces else ""
             if first and len(first) <= SpeechCache.MAX_CHARS and not self.speaker.is_cached(first, lang, rate):
                 self.speaker.speak(first, lang, rate)

@@ -309,6 +309,10 @@ def test_warm_up_says_the_first_piece_of_each_stored_answer(kb_engine, asr, hiba
         assert big.is_cached(first, "zh", rate) and len(first) <= SpeechCache.MAX_CHARS
         assert answer_pieces(big, spoken, "zh", rate)[0][0] == first  # played at once
     assert not any(big.is_cached(speech_units(speech_text(t))[0], "en", rate) for t, lang in answers if lang == "en")
+    mixed = "增值税专用发票 (VAT special invoice) for companies: it is issued within 3 business days."
+    assert VoiceRuntime(config, asr=asr, speaker=big).warm_up([(mixed, "en")])["answers"] == 1  # starts slow
+    first = answer_pieces(big, mixed, "en", rate)[0][0]
+    assert big.is_cached(first, "en", rate) and first.startswith("增值")
 
     probe = speaker(600)
     VoiceRuntime(config, asr=asr, speaker=probe).warm_up()
