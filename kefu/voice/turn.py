@@ -41,6 +41,7 @@ FORMATS = {"mulaw8k": 8000, "pcm16k": 16000}
 log = logging.getLogger("kefu.voice")
 FRAME_S = 0.02
 CLAUSE_PAUSE_S = 0.15  # silence after each piece of a spoken answer (see speech_units)
+CANNED_READY_S = 2.0  # seconds of each fixed message said at warm-up: time to synthesise what follows
 # Sound after a speculation shorter than this (a breath, a click, line noise) does not make the guess stale;
 # words are longer.
 BLIP_S = 0.1
@@ -243,7 +244,7 @@ class VoiceRuntime:
             return self._speaker
 
     def warm_up(self, answers: list[tuple[str, str]] = ()) -> dict[str, float]:
-        """Load the recogniser and both voices now and say a greeting in each language and the first piece of
+        """Load the recogniser and both voices now and say a greeting in each language and the first ~2 s of
         each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
         them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
 
@@ -268,15 +269,24 @@ class VoiceRuntime:
             start = time.perf_counter()
             for lang in ("zh", "en"):
                 for text in canned_replies(lang):
-                    pieces = answer_pieces(self.speaker, text, lang, rate)
-                    if pieces:
-                        self.speaker.speak(pieces[0][0], lang, rate, keep=True)
+                    self._say_opening(text, lang, rate)
             took["canned_s"] = time.perf_counter() - start
             if answers:
                 start = time.perf_counter()
                 took["answers"] = float(self._say_first_pieces(answers, rate))
                 took["answers_s"] = time.perf_counter() - start
         return took
+
+    def _say_opening(self, text: str, lang: str, rate: float) -> None:
+        """The pieces a fixed message starts with, kept in the cache until ``CANNED_READY_S`` of it is ready:
+        with its first piece alone (~0.5 s) the caller heard a gap while the next one was synthesised."""
+        from kefu.voice.tts import SpeechCache
+
+        ready = 0.0
+        for piece, pause in answer_pieces(self.speaker, text, lang, rate):
+            if ready >= CANNED_READY_S or len(piece) > SpeechCache.MAX_CHARS:
+                break
+            ready += self.speaker.speak(piece, lang, rate, keep=True).seconds + (CLAUSE_PAUSE_S if pause else 0.0)
 
     def _say_first_pieces(self, answers: list[tuple[str, str]], rate: float) -> int:
         from kefu.voice.tts import SpeechCache, speech_units
