@@ -36,6 +36,7 @@ from kefu.voice.base import (
     check_lang,
     interruptible,
 )
+from kefu.voice.pinyin import HAN
 
 FORMATS = {"mulaw8k": 8000, "pcm16k": 16000}
 log = logging.getLogger("kefu.voice")
@@ -57,7 +58,7 @@ _BULLET = re.compile(r"^[ \t]*(?:[-*+•·▪◦]|\d{1,2}[.)])[ \t]+", re.MULTIL
 def _table_row(line: str) -> str:
     """A markdown table row read as one sentence: ``| 江浙沪 | 顺丰 | 1-2天 |`` → ``江浙沪，顺丰，1-2天。``"""
     cells = [c.strip() for c in line.strip().strip("|").split("|") if c.strip()]
-    zh = any(re.search(r"[\u4e00-\u9fff]", c) for c in cells)
+    zh = any(HAN.search(c) for c in cells)
     return ("，" if zh else ", ").join(cells) + ("。" if zh else ".")
 
 
@@ -92,8 +93,6 @@ def heard_as_said(text: str) -> str:
 def first_piece_chars(speaker, units: list[str], lang: str) -> int:
     """How short the first piece of an answer in ``units`` should be: the ``first_piece_chars`` of the voice
     that starts it (0: a voice faster than real time, no quick start needed)."""
-    from kefu.voice.pinyin import HAN
-
     chars = getattr(speaker.backends.get(lang), "first_piece_chars", 0)
     if not chars and units and HAN.search(units[0]):  # Chinese names in an English answer: the slow voice
         chars = getattr(speaker.backends.get("zh"), "first_piece_chars", 0)
