@@ -199,23 +199,28 @@ def test_a_failed_warm_up_is_logged_and_the_server_goes_on(kb_engine, asr, caplo
     assert "voice warm-up failed: the Kokoro model file is unreadable" in caplog.text
 
 
+class SlowMandarin:
+    """espeak's Mandarin asking for short first pieces, as Kokoro does; ``said`` records each synthesis."""
+
+    languages = ("zh",)
+
+    def __init__(self, voice, first_piece_chars: int) -> None:
+        self.voice, self.first_piece_chars, self.said = voice, first_piece_chars, []
+
+    def synthesize(self, text, *, lang="zh", rate=1.0):
+        self.said.append(text)
+        return self.voice.synthesize(text, lang=lang, rate=rate)
+
+
 def test_warm_up_says_the_fixed_messages_first_pieces_into_the_cache(kb_engine, asr, hibari_tts, espeak_tts):
     """With the speech cache on, a caller who is queued or not answered hears the first words at once."""
     from kefu.voice.tts import Speaker, SpeechCache
     from kefu.voice.turn import CANNED_READY_S, CLAUSE_PAUSE_S, VoiceRuntime, answer_pieces, canned_replies
 
-    said = []
-
-    class SlowMandarin:  # a voice that asks for short first pieces, as Kokoro does
-        languages = ("zh",)
-        first_piece_chars = 4
-
-        def synthesize(self, text, *, lang="zh", rate=1.0):
-            said.append(text)
-            return espeak_tts.synthesize(text, lang=lang, rate=rate)
-
+    mandarin = SlowMandarin(espeak_tts, first_piece_chars=4)
+    said = mandarin.said
     config = Config.load(home=kb_engine.config.home, env={}, overrides={})
-    speaker = Speaker({"en": hibari_tts, "zh": SlowMandarin()}, cache_seconds=60)
+    speaker = Speaker({"en": hibari_tts, "zh": mandarin}, cache_seconds=60)
     took = VoiceRuntime(config, asr=asr, speaker=speaker).warm_up()
     assert took["canned_s"] >= 0
     waiting = canned_replies("zh")[-1]
@@ -284,18 +289,8 @@ def test_warm_up_says_the_first_piece_of_each_stored_answer(kb_engine, asr, hiba
     from kefu.voice.tts import Speaker, SpeechCache, speech_units
     from kefu.voice.turn import VoiceRuntime, answer_pieces, speech_text, stored_answers
 
-    said = []
-
-    class SlowMandarin:  # a voice that asks for short first pieces, as Kokoro does
-        languages = ("zh",)
-        first_piece_chars = 3
-
-        def synthesize(self, text, *, lang="zh", rate=1.0):
-            said.append(text)
-            return espeak_tts.synthesize(text, lang=lang, rate=rate)
-
     def speaker(seconds):
-        return Speaker({"en": hibari_tts, "zh": SlowMandarin()}, cache_seconds=seconds)
+        return Speaker({"en": hibari_tts, "zh": SlowMandarin(espeak_tts, first_piece_chars=3)}, cache_seconds=seconds)
 
     answers = stored_answers(kb_engine.store, "acme", 100)
     assert {lang for _, lang in answers} == {"zh", "en"} and answers[:len(helpers.FAQ_ROWS)] == [
