@@ -205,6 +205,7 @@ def test_a_partial_that_began_as_the_caller_stopped_is_the_transcript(loud_frame
 def test_an_english_answer_that_starts_with_chinese_starts_in_the_slow_voice_s_short_pieces():
     """The Han part of an English answer is spoken by the Mandarin voice: a slow one (Kokoro) starts it in a
     short first piece, as it does a Chinese answer; plain English and cached clauses are spoken whole."""
+    from kefu.voice.tts import quick_start, speech_units
     from kefu.voice.turn import answer_pieces
 
     class Voice:
@@ -221,8 +222,16 @@ def test_an_english_answer_that_starts_with_chinese_starts_in_the_slow_voice_s_s
     speaker = Speaker()
     mixed = "VAT special invoice (增值税专用发票) within 5 business days."
     pieces = answer_pieces(speaker, mixed, "en", 1.0)
-    assert "".join(p for p, _ in pieces) == mixed and len(pieces) >= 2
-    assert pieces[0][0].endswith("增值税") and pieces[0][1] is False
+    assert "".join(p for p, _ in pieces) == mixed and len(pieces) >= 3
+    # The English words first (the fast voice), then the Chinese in a short first piece of the slow one.
+    assert pieces[0] == ("VAT special invoice (", False)
+    assert pieces[1][0] == "增值税" and pieces[1][1] is False
+    starts_chinese = "增值税专用发票 (VAT special invoice) within 5 business days."
+    assert answer_pieces(speaker, starts_chinese, "en", 1.0)[0] == ("增值税", False)
+    one_word = "VAT (增值税专用发票) within 5 business days."
+    assert answer_pieces(speaker, one_word, "en", 1.0)[0][0] == "VAT (增值税"
+    chinese = "Buds Pro 支持主动降噪和通透模式，续航八小时。"  # a Chinese answer: its words are read in Chinese
+    assert answer_pieces(speaker, chinese, "zh", 1.0) == quick_start(speech_units(chinese), 3)
     english = "Returns are free within 30 days."
     assert answer_pieces(speaker, english, "en", 1.0) == [(english, True)]
     speaker.cached.add(mixed)
