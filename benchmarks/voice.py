@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tts-cache-seconds", type=float, default=None,
                     help="the server's speech cache for the call (default: the setting's default; 0 = off)")
     ap.add_argument("--warm-up-answers", type=int, default=None, metavar="N",
-                    help="FAQ answers whose first clause the server's warm-up says into the speech cache "
+                    help="stored answers whose first piece the server's warm-up says into the speech cache "
                          "(default: the setting voice_warm_up_answers; 0 = none)")
     ap.add_argument("--lang", choices=("zh", "en", "both"), default="both", help="round trip on one language only")
     ap.add_argument("--skip-espeak", action="store_true", help="do not also measure the espeak-ng Mandarin voice")
