@@ -67,7 +67,7 @@ def speech_text(text: str) -> str:
     rules; a table row is read as one sentence, its cells as clauses."""
     lines = []
     for line in text.split("\n"):
-        if _TABLE_RULE.match(line) and "-" in line:
+        if _TABLE_RULE.match(line):
             continue
         stripped = line.strip()
         lines.append(_table_row(stripped) if stripped.startswith("|") and stripped.endswith("|")
@@ -118,7 +118,8 @@ def answer_pieces(speaker, text: str, lang: str, rate: float) -> list[tuple[str,
 def _english_lead_in(speaker, unit: str, lang: str) -> str:
     """The English words an English ``unit`` starts with before its first Chinese character, when there are
     at least two and the English voice needs no quick start; else ""."""
-    lead = unit[:HAN.search(unit).start()] if lang == "en" and HAN.search(unit) else ""
+    han = HAN.search(unit) if lang == "en" else None
+    lead = unit[:han.start()] if han else ""
     fast = not getattr(speaker.backends.get("en"), "first_piece_chars", 0)
     return lead if fast and len(re.findall(r"[A-Za-z]+", lead)) >= 2 else ""
 
