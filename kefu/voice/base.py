@@ -165,11 +165,15 @@ class Transcript:
     duration: float = 0.0
     segments: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0  # wall time spent transcribing
+    heard: str = ""  # what the recogniser wrote, when the tenant's words put it right (kefu.voice.lexicon)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "language": self.language,
-                "language_probability": round(self.language_probability, 4),
-                "duration": round(self.duration, 3), "segments": self.segments}
+        out = {"text": self.text, "language": self.language,
+               "language_probability": round(self.language_probability, 4),
+               "duration": round(self.duration, 3), "segments": self.segments}
+        if self.heard:
+            out["heard"] = self.heard
+        return out
 
 
 @runtime_checkable

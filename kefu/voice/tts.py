@@ -192,11 +192,20 @@ class SpeechCache:
                 return
             self._items[key] = audio
             self.seconds += audio.seconds
-            if self.seconds > self.max_seconds:
-                for old in [k for k in self._items if k not in self._kept]:  # least recently used first
-                    self.seconds -= self._items.pop(old).seconds
-                    if self.seconds <= self.max_seconds:
-                        break
+            self._evict()
+
+    def release(self, key: tuple) -> None:
+        """Let an entry put with ``keep`` go like any other (least recently used first)."""
+        with self._lock:
+            self._kept.discard(key)
+            self._evict()
+
+    def _evict(self) -> None:
+        if self.seconds > self.max_seconds:
+            for old in [k for k in self._items if k not in self._kept]:  # least recently used first
+                self.seconds -= self._items.pop(old).seconds
+                if self.seconds <= self.max_seconds:
+                    break
 
 
 class Speaker:
@@ -249,6 +258,11 @@ class Speaker:
         if self._cacheable(text):
             self.cache.put((text, lang, rate), audio, keep=keep)
         return audio
+
+    def release(self, text: str, lang: str | None = None, rate: float = 1.0) -> None:
+        """``text``'s audio, said with ``keep``, may now leave the cache like any other."""
+        if self.cache is not None:
+            self.cache.release((text, lang, rate))
 
     def is_cached(self, text: str, lang: str | None = None, rate: float = 1.0) -> bool:
         """Whether ``speak`` would replay ``text`` from the speech cache."""

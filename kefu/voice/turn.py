@@ -16,7 +16,6 @@ import re
 import shutil
 import threading
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,20 +123,6 @@ def _english_lead_in(speaker, unit: str, lang: str) -> str:
     return lead if fast and len(re.findall(r"[A-Za-z]+", lead)) >= 2 else ""
 
 
-def stored_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
-    """``(text, language)`` of up to ``limit`` texts a call is likely to start an answer with, as stored: the
-    tenant's FAQ answers, then its passages and table rows (an answer from one starts with its opening when the
-    passage is short, and often does when it is long: the heading is kept), then the answers mined from its
-    chat logs, the most often given first. ``VoiceRuntime.warm_up`` says their first pieces ahead of time."""
-    if limit <= 0:
-        return []
-    faq = [(c.answer.strip(), c.lang) for c in store.list_chunks(tenant, ["faq"], limit)]
-    passages = [(c.text.strip(), c.lang) for c in store.list_chunks(tenant, ["passage", "row"], limit)]
-    mined = Counter((c.answer.strip(), c.lang) for c in store.list_chunks(tenant, ["qa"]))
-    ranked = dict.fromkeys([*faq, *passages, *(answer for answer, _ in mined.most_common())])
-    return [(text, lang) for text, lang in ranked if text and lang in ("zh", "en")][:limit]
-
-
 def canned_replies(lang: str) -> list[str]:
     """The bot's fixed messages as a call speaks them: not knowing, the queue and the handoff (one per
     reason, first in the queue). ``VoiceRuntime.warm_up`` says their first pieces into the speech cache."""
@@ -196,6 +181,11 @@ class VoiceRuntime:
         self._asr = asr
         self._speaker = speaker
         self._lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
+        self._prepared: dict[tuple[str, str], None] = {}  # (piece, language) kept for stored answers
+        self._canned: set[tuple[str, str]] = set()  # kept for the fixed messages, for good
+        self._lexicons: dict[str, tuple[float, tuple, Any]] = {}  # tenant -> (checked at, sources, Lexicon)
+        self._lexicon_lock = threading.Lock()
 
     def status(self) -> dict[str, Any]:
         """Whether voice works here and why not (for ``GET /v1/voice`` and the widget)."""
@@ -260,11 +250,8 @@ class VoiceRuntime:
         each fixed message (``canned_replies``) into the speech cache, so the first caller does not wait for
         them (Kokoro joins and loads its model: ~2 s; each first piece takes ~0.5-1 s on 2 cores).
 
-        ``answers`` (``(text, language)``, see ``stored_answers``): for a voice slower than real time (one
-        with ``first_piece_chars``: Kokoro), the piece a call starts each with (``answer_pieces``) is said into
-        the cache too, while that fills no more than half of it (the rest is for what callers hear); a call
-        answering with one of them plays it at once.
-        Returns the seconds each step took, and ``answers`` said."""
+        ``answers``: then ``prepare_answers(answers)``.
+        Returns the seconds each step took, and ``answers``: how many pieces of them were said."""
         self.require()
         took = {}
         start = time.perf_counter()
@@ -285,7 +272,7 @@ class VoiceRuntime:
             took["canned_s"] = time.perf_counter() - start
             if answers:
                 start = time.perf_counter()
-                took["answers"] = float(self._say_first_pieces(answers, rate))
+                took["answers"] = float(self.prepare_answers(answers))
                 took["answers_s"] = time.perf_counter() - start
         return took
 
@@ -299,25 +286,77 @@ class VoiceRuntime:
             if ready >= CANNED_READY_S or len(piece) > SpeechCache.MAX_CHARS:
                 break
             ready += self.speaker.speak(piece, lang, rate, keep=True).seconds + (CLAUSE_PAUSE_S if pause else 0.0)
+            self._canned.add((piece, lang))
 
-    def _say_first_pieces(self, answers: list[tuple[str, str]], rate: float) -> int:
+    @property
+    def prepared(self) -> list[tuple[str, str]]:
+        """``(piece, language)`` kept in the speech cache for stored answers (``prepare_answers``), in order."""
+        return list(self._prepared)
+
+    def prepare_answers(self, answers: list[tuple[str, str]]) -> int:
+        """Say the piece a call starts each of ``answers`` (``(text, language)``, see
+        ``kefu.voice.prepare.answers_to_prepare``) with into the speech cache and keep it there, in order, while
+        they hold no more than half of the cache (the rest is for what callers hear); pieces kept for answers no
+        longer listed are let go. Only where a voice slower than real time starts the answer (one with
+        ``first_piece_chars``: Kokoro; hibari says a clause in a few ms): a call answering with one of them plays
+        it at once. Returns how many pieces were synthesised (the others were in the cache already)."""
         from kefu.voice.tts import SpeechCache, speech_units
 
-        cache, said = self.speaker.cache, 0
-        for text, lang in answers:
-            if cache.seconds >= cache.max_seconds / 2:
-                break
-            spoken = speech_text(text)
-            if lang not in ("zh", "en") or not first_piece_chars(self.speaker, speech_units(spoken), lang):
-                continue  # a voice that needs no quick start (hibari) says a clause in a few ms
-            # The piece a call starts this answer with (~1 s of audio): the next one is synthesised while it
-            # plays, as in any answer. Whole first clauses filled the cache's half after 44 of 64 answers.
-            pieces = answer_pieces(self.speaker, spoken, lang, rate)
-            first = pieces[0][0] if pieces else ""
-            if first and len(first) <= SpeechCache.MAX_CHARS and not self.speaker.is_cached(first, lang, rate):
-                self.speaker.speak(first, lang, rate)
-                said += 1
+        speaker, rate = self.speaker, self.config.tts_rate
+        if speaker.cache is None:
+            return 0
+        wanted: dict[tuple[str, str], None] = {}
+        held, said = 0.0, 0
+        with self._prepare_lock:
+            for text, lang in answers:
+                if held >= speaker.cache.max_seconds / 2:
+                    break
+                spoken = speech_text(text)
+                if lang not in ("zh", "en") or not first_piece_chars(speaker, speech_units(spoken), lang):
+                    continue
+                # The piece a call starts this answer with (~1 s of audio): the next one is synthesised while it
+                # plays, as in any answer. Whole first clauses filled the cache's half after 44 of 64 answers.
+                pieces = answer_pieces(speaker, spoken, lang, rate)
+                first = pieces[0][0] if pieces else ""
+                if not first or len(first) > SpeechCache.MAX_CHARS or (first, lang) in wanted:
+                    continue
+                said += not speaker.is_cached(first, lang, rate)
+                held += speaker.speak(first, lang, rate, keep=True).seconds
+                if speaker.is_cached(first, lang, rate):  # not when longer than the whole cache
+                    wanted[(first, lang)] = None
+            for first, lang in self._prepared.keys() - wanted.keys() - self._canned:
+                speaker.release(first, lang, rate)
+            self._prepared = wanted
         return said
+
+    def lexicon(self, store, tenant: str, fresh: bool = False):
+        """``tenant``'s ``kefu.voice.lexicon.Lexicon`` (None with ``voice_lexicon`` off), made from its knowledge
+        once and again when its sources changed (looked at most every ``voice_answers_check_s``, 60 s when 0;
+        now with ``fresh``)."""
+        if not self.config.voice_lexicon:
+            return None
+        from kefu.voice.lexicon import Lexicon
+
+        now = time.monotonic()
+        with self._lexicon_lock:
+            checked, sources, lexicon = self._lexicons.get(tenant, (0.0, None, None))
+        if lexicon is not None and not fresh and now - checked < (self.config.voice_answers_check_s or 60.0):
+            return lexicon
+        current = tuple(tuple(sorted(s.items())) for s in store.list_sources(tenant))
+        if lexicon is None or current != sources:
+            lexicon = Lexicon.of_tenant(store, tenant)
+        with self._lexicon_lock:
+            self._lexicons[tenant] = (now, current, lexicon)
+        return lexicon
+
+    def understood(self, store, tenant: str, transcript: Transcript) -> Transcript:
+        """``transcript`` with homophones of the tenant's own words put right (``heard`` keeps what the
+        recogniser wrote): 住销账户 → 注销账户, so the question finds its answer."""
+        lexicon = self.lexicon(store, tenant)
+        text = lexicon.correct(transcript.text) if lexicon is not None else transcript.text
+        if text != transcript.text:
+            transcript.heard, transcript.text = transcript.text, text
+        return transcript
 
     def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None,
                    window_s: float | None = None, fallback: bool = True) -> Transcript:
@@ -347,7 +386,7 @@ class VoiceRuntime:
         t0 = time.perf_counter()
         audio = decode(data, max_seconds=self.config.voice_max_seconds)
         t1 = time.perf_counter()
-        transcript = self.transcribe(audio, lang)
+        transcript = self.understood(chat.engine.store, tenant, self.transcribe(audio, lang))
         t2 = time.perf_counter()
         conv_id = conversation_id or chat.start(tenant, lang=lang or transcript.language, channel="voice").id
         turn = chat.post(tenant, conv_id, transcript.text)
@@ -581,6 +620,9 @@ class CallSession:
 
     async def _answer_unguarded(self, task: Awaitable[Transcript | None], ended_at: float) -> None:
         transcript = await task
+        if transcript is not None:
+            transcript = await asyncio.to_thread(self.runtime.understood, self.chat.engine.store, self.tenant,
+                                                 transcript)
         asr_done = time.perf_counter()
         if transcript is None:
             await self.send_json({"event": "transcript", "text": "", "final": True})
@@ -679,5 +721,5 @@ class CallSession:
                 task.cancel()
 
 
-__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "stored_answers", "parse_start", "reply_text",
+__all__ = ["CallClosed", "CallSession", "VoiceRuntime", "VoiceTurn", "parse_start", "reply_text",
            "speech_text", "AudioTooLongError"]

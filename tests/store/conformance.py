@@ -509,6 +509,17 @@ class StoreConformance:
         assert two_tenants.count_chunks("b") == 3
         assert two_tenants.list_sources("nobody") == []
 
+    def test_list_tenants_names_each_tenant_holding_a_document_once(self, store):
+        """Not in the protocol: what ``kefu migrate`` and the voice warm-up read when the store has it."""
+        if not hasattr(store, "list_tenants"):
+            pytest.skip("this store cannot list its tenants")
+        assert store.list_tenants() == []
+        for uri, tenant in (("a/1.md", "b"), ("a/2.md", "b"), ("a/1.md", "a")):
+            store.replace_document(doc(uri, tenant=tenant, source="a"), [chunk("x", axis(0))])
+        assert store.list_tenants() == ["a", "b"]
+        store.delete_source("a", "a")
+        assert store.list_tenants() == ["b"]
+
     def test_list_chunks_by_kind_per_tenant(self, two_tenants):
         two_tenants.replace_document(doc("cat/p.csv", tenant="a", source="cat"), [
             chunk("sku: X1; name: Nova X1", axis(2), kind="row", meta={"fields": {"sku": "X1", "name": "Nova X1"}}),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
 import wave
 
@@ -254,7 +255,7 @@ def test_warm_up_says_the_fixed_messages_first_pieces_into_the_cache(kb_engine, 
 
 def test_stored_answers_are_the_faq_then_passages_then_the_most_given_chat_log_answers(store):
     from kefu.store.base import Chunk, Document
-    from kefu.voice.turn import stored_answers
+    from kefu.voice.prepare import answers_to_prepare, stored_answers
 
     def qa(answer, lang="zh", question="问"):
         return Chunk(answer, kind="qa", question=question, answer=answer, lang=lang, content_hash=answer + question)
@@ -278,6 +279,36 @@ def test_stored_answers_are_the_faq_then_passages_then_the_most_given_chat_log_a
         ("顺丰包邮。", "zh"), ("请稍等。", "zh")]
     assert stored_answers(store, "acme", 6)[-1] == ("顺丰包邮。", "zh")
     assert stored_answers(store, "acme", 0) == [] and stored_answers(store, "nobody", 10) == []
+    # Every tenant's, in turn, the named tenant first: a cache too small for all is shared fairly.
+    store.replace_document(Document("other", "faq", "faq.csv", "FAQ", "faq", "h3"), [
+        Chunk("别的租户。", kind="faq", question="别的", answer="别的租户。", lang="zh"),
+        Chunk("七天无理由退货。", kind="faq", question="退货", answer="七天无理由退货。", lang="zh"),
+        Chunk("Other tenant.", kind="faq", question="Other?", answer="Other tenant.", lang="en")])
+    assert answers_to_prepare(store, "other", 2) == [
+        ("别的租户。", "zh"), ("七天无理由退货。", "zh"), ("Ships in 2 days.", "en")]
+    assert answers_to_prepare(store, "acme", 3)[:4] == [
+        ("七天无理由退货。", "zh"), ("别的租户。", "zh"), ("Ships in 2 days.", "en"),
+        ("退货政策\n\n签收后七天内可以退货。", "zh")]
+    assert len(answers_to_prepare(store, "acme", 3)) == 5  # a text both tenants store is said once
+    assert answers_to_prepare(store, "nobody", 1) == [("七天无理由退货。", "zh"), ("别的租户。", "zh")]
+    assert answers_to_prepare(store, "acme", 0) == []
+
+
+def test_knowledge_version_changes_with_any_tenants_knowledge(store):
+    from kefu.store.base import Chunk, Document
+    from kefu.voice.prepare import knowledge_version
+
+    def faq(tenant, answer, source="faq"):
+        store.replace_document(Document(tenant, source, f"{source}.csv", "FAQ", "faq", answer), [
+            Chunk(answer, kind="faq", question="q", answer=answer, lang="zh")])
+
+    versions = [knowledge_version(store)]
+    for change in (lambda: faq("acme", "一"), lambda: faq("other", "二"), lambda: faq("other", "三", "more"),
+                   lambda: store.delete_source("other", "more")):
+        change()
+        versions.append(knowledge_version(store))
+    assert len(set(versions)) == len(versions) - 1 and versions[4] == versions[2]  # deleting undoes adding
+    assert knowledge_version(store) == versions[-1]  # reading changes nothing
 
 
 def test_warm_up_says_the_first_piece_of_each_stored_answer(kb_engine, asr, hibari_tts, espeak_tts, caplog):
@@ -286,8 +317,9 @@ def test_warm_up_says_the_first_piece_of_each_stored_answer(kb_engine, asr, hiba
     fill at most half of the cache; at startup the default tenant's are taken."""
     from kefu.server.app import create_app
     from kefu.server.routes_voice import warm_up_in_background
+    from kefu.voice.prepare import stored_answers
     from kefu.voice.tts import Speaker, SpeechCache, speech_units
-    from kefu.voice.turn import VoiceRuntime, answer_pieces, speech_text, stored_answers
+    from kefu.voice.turn import VoiceRuntime, answer_pieces, speech_text
 
     def speaker(seconds):
         return Speaker({"en": hibari_tts, "zh": SlowMandarin(espeak_tts, first_piece_chars=3)}, cache_seconds=seconds)
@@ -316,18 +348,74 @@ def test_warm_up_says_the_first_piece_of_each_stored_answer(kb_engine, asr, hiba
     first = answer_pieces(big, mixed, "en", rate)[0][0]
     assert big.is_cached(first, "en", rate) and first.startswith("增值")
 
-    probe = speaker(600)
-    VoiceRuntime(config, asr=asr, speaker=probe).warm_up()
-    size = 2 * probe.cache.seconds + 2  # room for about one answer in the half the warm-up may fill
-    small = speaker(size)
-    took = VoiceRuntime(config, asr=asr, speaker=small).warm_up(answers)
-    assert 0 < took["answers"] < len(zh)
-    assert small.cache.seconds < size  # half for the warm-up (its last answer may pass it), the rest for callers
+    small = speaker(6.0)  # 3 s for the stored answers: a few pieces, kept however full the cache is
+    rt = VoiceRuntime(config, asr=asr, speaker=small)
+    took = rt.warm_up(answers)
+    assert 0 < took["answers"] == len(rt.prepared) < len(zh)
+    assert all(small.is_cached(piece, lang, rate) for piece, lang in rt.prepared)
+    assert rt.prepare_answers(answers) == 0  # all there already
+    kept = rt.prepared
+    assert rt.prepare_answers([]) == 0 and rt.prepared == []  # the answers went: their pieces may go
+    assert not any(small.is_cached(piece, lang, rate) for piece, lang in kept)  # and did, the cache being full
+    assert all(small.is_cached(first_said(t), lang, rate) for t, lang in canned_replies_of("zh"))  # kept for good
 
-    config = Config.load(home=kb_engine.config.home, env={}, overrides={"tenant": "acme"})
+    config = Config.load(home=kb_engine.config.home, env={},
+                         overrides={"tenant": "acme", "voice_answers_check_s": 0})
     app = create_app(config, kb_engine)
     app.state.voice = rt = VoiceRuntime(config, asr=asr, speaker=speaker(600))
+
+    def checkers():
+        return sum(t.name == "kefu-voice-answers" for t in threading.enumerate())
+
+    before = checkers()
     with caplog.at_level("INFO", logger="kefu.server.voice"):
         warm_up_in_background(app).join(120)
     assert f"answers {len({first for _, first in zh}):.1f}" in caplog.text
     assert all(rt.speaker.is_cached(first, "zh", rate) for _, first in zh)
+    assert checkers() == before  # voice_answers_check_s = 0: no checks
+
+
+def canned_replies_of(lang):
+    from kefu.voice.turn import canned_replies
+
+    return [(text, lang) for text in canned_replies(lang)]
+
+
+def test_the_server_prepares_answers_again_when_any_tenants_knowledge_changes(kb_engine, asr, hibari_tts,
+                                                                             espeak_tts, caplog):
+    """An FAQ saved for another tenant (here through the ingestor, as the console or `kefu ingest` would) is
+    said into the cache at the next check; when it is removed its piece is let go; shutdown stops the checks."""
+    from kefu.server.app import create_app
+    from kefu.server.routes_voice import warm_up_in_background
+    from kefu.voice.tts import Speaker
+    from kefu.voice.turn import VoiceRuntime, answer_pieces
+
+    config = Config.load(home=kb_engine.config.home, env={}, overrides={"voice_answers_check_s": 0.2})
+    speaker = Speaker({"en": hibari_tts, "zh": SlowMandarin(espeak_tts, first_piece_chars=3)}, cache_seconds=600)
+    app = create_app(config, kb_engine)
+    app.state.voice = rt = VoiceRuntime(config, asr=asr, speaker=speaker)
+    answer = "手表的表带可以免费更换一次，请带上购买凭证到门店办理。"
+    first = (answer_pieces(speaker, answer, "zh", config.tts_rate)[0][0], "zh")
+
+    def wait_for(check):
+        deadline = time.monotonic() + 60
+        while not check() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return check()
+
+    try:
+        with TestClient(app), caplog.at_level("INFO", logger="kefu.server.voice"):
+            before = set(threading.enumerate())
+            warm_up_in_background(app).join(120)
+            assert rt.prepared and first not in rt.prepared
+            kb_engine.ingestor.add_faq("initech", "console", "console/strap", "表带能换吗", answer)
+            assert wait_for(lambda: first in rt.prepared), caplog.text
+            assert speaker.is_cached(*first, config.tts_rate)
+            assert "knowledge changed: 1 answer pieces said" in caplog.text
+            kb_engine.store.delete_source("initech", "console")
+            assert wait_for(lambda: first not in rt.prepared)
+            [checker] = [t for t in set(threading.enumerate()) - before if t.name == "kefu-voice-answers"]
+        checker.join(5)  # the app shut down
+        assert not checker.is_alive()
+    finally:
+        kb_engine.store.delete_source("initech", "console")

@@ -233,6 +233,12 @@ def test_kept_entries_are_never_evicted():
     full.put(("queue",), second, keep=True)
     full.put(("other",), second)
     assert full.get(("queue",)) is second and full.get(("other",)) is None and full.seconds == 1.0
+    full.put(("new",), Audio(np.zeros(12000, np.float32), 24000))  # over the budget while "queue" is kept
+    assert full.get(("new",)) is None
+    full.release(("queue",))  # let go: an entry like any other, least recently used first out
+    full.put(("new",), Audio(np.zeros(12000, np.float32), 24000))
+    assert full.get(("queue",)) is None and full.get(("new",)) is not None and full.seconds == 0.5
+    full.release(("never put",))  # nothing to let go: no error
 
 
 

@@ -1,0 +1,97 @@
+"""Homophones of a tenant's own words put right in what the recogniser heard (``kefu.voice.lexicon``)."""
+from __future__ import annotations
+
+import pytest
+
+from kefu.config import Config
+from kefu.store.base import Chunk, Document
+
+pytest.importorskip("pypinyin")
+
+KB = [
+    "注销账户后数据在30天内删除，注销申请提交后7个工作日内完成。",
+    "仓库收到退货后两个工作日内完成质检，质检通过后退款。",
+    "企业客户可以申请增值税专用发票。快递一般两天送达。",
+    "手表摔坏屏幕不在保修范围。请留下您的手机号码，建议您先备份数据。",
+    "如需回去修改订单，请联系人工客服；邮箱登录失败请重置密码。",
+    "请提供号码，订单已经发货，实在抱歉。",
+]
+
+# Whisper's mishearings in the voice benchmark's calls (said → heard), and the text they should become.
+MISHEARD = [
+    ("住销账户要多长时间", "注销账户要多长时间"),
+    ("仓库收到退货后几天至减完。", "仓库收到退货后几天质检完。"),
+    ("公司要增直税专票多久能开出来", "公司要增值税专票多久能开出来"),
+    ("首表衰烈了屏幕能免费修吗?", "手表衰烈了屏幕能免费修吗?"),
+]
+
+# Messages from other domains that sound partly like the words above: none may change.
+UNCHANGED = [
+    "广州明天天气好吗",  # 好吗 sounds like 号码: function characters are never replaced
+    "餐馆的地址是在哪啊？",
+    "需要你帮我推荐一下电影",  # 荐一 sounds like 建议 but straddles two words
+    "吃饭晚了会去住宿。",  # 会去 / 回去: 回去 is too common to be misheard
+    "亲子游想找一个能玩3小时的景点",  # 游想 / 邮箱
+    "北京古韵坊怡景酒店比较适合我",  # 怡景 / 已经: too common
+    "注销账户要多长时间",  # already right
+    "How do I cancel my account?",
+    "",
+    "😀😀",
+    "'; DROP TABLE chunks; -- 住销",
+]
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    from kefu.voice.lexicon import Lexicon
+
+    return Lexicon.from_texts(KB)
+
+
+@pytest.mark.parametrize(("heard", "said"), MISHEARD)
+def test_homophones_of_the_knowledge_bases_words_are_put_right(lexicon, heard, said):
+    assert lexicon.correct(heard) == said
+
+
+@pytest.mark.parametrize("text", UNCHANGED)
+def test_other_text_is_left_as_it_is(lexicon, text):
+    expected = text.replace("住销", "注销") if "DROP" in text else text
+    assert lexicon.correct(text) == expected
+
+
+def test_an_empty_knowledge_base_changes_nothing():
+    from kefu.voice.lexicon import Lexicon
+
+    empty = Lexicon.from_texts(["", "only English here", None])
+    assert len(empty) == 0 and empty.correct("住销账户") == "住销账户"
+
+
+def test_each_tenant_has_its_own_words_and_new_knowledge_is_learnt(store, tmp_path):
+    """Tenant ``acme``'s words never change what ``globex``'s caller said; a word ingested later is used once
+    the sources changed; ``voice_lexicon = false`` turns it off; the transcript keeps what was heard."""
+    from kefu.voice.base import Transcript
+    from kefu.voice.turn import VoiceRuntime
+
+    def faq(tenant, uri, answer):
+        store.replace_document(Document(tenant, "faq", uri, "FAQ", "faq", answer), [
+            Chunk(answer, kind="faq", question="问题", answer=answer, lang="zh")])
+
+    faq("acme", "a.csv", KB[0])
+    config = Config.load(home=tmp_path, env={}, overrides={})
+    rt = VoiceRuntime(config)
+
+    def heard(tenant, text, runtime=rt, fresh=False):
+        if fresh:
+            runtime.lexicon(store, tenant, fresh=True)
+        return runtime.understood(store, tenant, Transcript(text, "zh"))
+
+    t = heard("acme", "住销账户要多长时间")
+    assert t.text == "注销账户要多长时间" and t.to_dict()["heard"] == "住销账户要多长时间"
+    assert "heard" not in heard("acme", "注销账户要多长时间").to_dict()
+    assert heard("globex", "住销账户要多长时间").text == "住销账户要多长时间"  # not globex's word
+    assert heard("acme", "几天至减完").text == "几天至减完"
+    faq("acme", "b.csv", KB[1])
+    assert heard("acme", "几天至减完").text == "几天至减完"  # looked at again after voice_answers_check_s
+    assert heard("acme", "几天至减完", fresh=True).text == "几天质检完"
+    off = VoiceRuntime(Config.load(home=tmp_path, env={}, overrides={"voice_lexicon": False}))
+    assert heard("acme", "住销账户", runtime=off).text == "住销账户" and off.lexicon(store, "acme") is None
