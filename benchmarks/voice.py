@@ -232,6 +232,7 @@ def _one_call(port: int, key: str, lang: str, todo: list[str], voices: dict, res
             stall = None if first is None else playback_stall(caller, first, LISTEN_S)
             status = (answer.get("conversation") or {}).get("status", "bot")
             results.append({"lang": lang, "text": text, "heard": heard.get("text", ""),
+                            "recognised": heard.get("heard", heard.get("text", "")),
                             "first_audio_s": None if first is None else round(first - end, 3),
                             "server_asr_s": answer["timings"]["asr_s"],
                             "server_dialog_s": answer["timings"]["dialog_s"],
@@ -314,11 +315,28 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
             "calls": calls,
             "barge_ins": sum(r.get("barge_ins", 0) for r in results), "silence_ms": config.voice_silence_ms,
             "tts_cache_seconds": config.tts_cache_seconds, "warm_up_answers": len(answers),
-            "details": results}
+            "transcripts": _call_error_rates(turns_ok), "details": results}
+
+
+def _call_error_rates(turns: list[dict]) -> dict:
+    """Error rates of the calls' final transcripts, as recognised and after the knowledge base's words put
+    homophones right (``voice_lexicon``), per language."""
+    from kefu.voice.metrics import cer, wer
+
+    out = {}
+    for lang, rate in (("zh", cer), ("en", wer)):
+        rows = [r for r in turns if r["lang"] == lang]
+        units = sum(rate(r["text"], r["heard"])[1] for r in rows) or 1
+        errors = {key: sum(rate(r["text"], r[key])[0] for r in rows) for key in ("recognised", "heard")}
+        out[lang] = {"n": len(rows), "recognised": round(errors["recognised"] / units, 4),
+                     "put_right": round(errors["heard"] / units, 4),
+                     "changed": sum(r["recognised"] != r["heard"] for r in rows)}
+    return out
 
 
 CALL_COLUMNS = ["turns", "calls", "p50", "p95", "en p50", "zh p50", "knowledge p50", "knowledge p95",
-                f"stall in first {LISTEN_S:g} s p95", "server ASR p50", "dialog p50", "barge-ins"]
+                f"stall in first {LISTEN_S:g} s p95", "server ASR p50", "dialog p50", "barge-ins",
+                "zh CER heard → put right"]
 
 
 def call_row(c: dict) -> list[list]:
@@ -328,7 +346,12 @@ def call_row(c: dict) -> list[list]:
              c["by_language"]["en"]["p50_ms"] / 1000, c["by_language"]["zh"]["p50_ms"] / 1000,
              kb["p50_ms"] / 1000 if kb["n"] else "-", kb["p95_ms"] / 1000 if kb["n"] else "-",
              c["stall_first_s"]["p95_ms"] / 1000,
-             c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"]]]
+             c["server_asr"]["p50_ms"] / 1000, c["server_dialog"]["p50_ms"] / 1000, c["barge_ins"],
+             _put_right(c.get("transcripts", {}).get("zh"))]]
+
+
+def _put_right(rates: dict | None) -> str:
+    return f"{rates['recognised']:.1%} → {rates['put_right']:.1%}" if rates else "-"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -628,7 +628,7 @@ class CallSession:
             await self.send_json({"event": "transcript", "text": "", "final": True})
             return
         await self.send_json({"event": "transcript", "text": transcript.text, "language": transcript.language,
-                              "final": True})
+                              "final": True, **({"heard": transcript.heard} if transcript.heard else {})})
         turn = await asyncio.to_thread(self.chat.post, self.tenant, self.conversation_id, transcript.text)
         self.turns += 1
         spoken, reply_lang = reply_text(turn)

@@ -82,7 +82,18 @@ def test_call_answer_barge_in_and_handoff(server, acme, say, kb_engine):
         assert ws.close_code == 1000
 
 
-def test_twilio_style_pcm16k_chinese_call(server, acme, say):
+def test_twilio_style_pcm16k_chinese_call(server, acme, say, voice_app, monkeypatch):
+    """A Chinese call in Twilio's framing. The recogniser is made to write 订单 as 丁单 (a homophone): the
+    transcript the dialogue reads has the tenant's word back, and ``heard`` what was recognised."""
+    asr = voice_app.state.voice.asr
+    recognise = asr.transcribe
+
+    def mishears(*args, **kwargs):
+        t = recognise(*args, **kwargs)
+        t.text = t.text.replace("订单", "丁单")
+        return t
+
+    monkeypatch.setattr(asr, "transcribe", mishears)
     with connect(server, acme.widget) as ws:
         caller = Caller(ws, "pcm16k", twilio=True)
         ws.send(json.dumps({"event": "start", "lang": "zh", "start": {
@@ -92,7 +103,7 @@ def test_twilio_style_pcm16k_chinese_call(server, acme, say):
         caller.speak(say("我的订单还没有发货，请帮我查一下。", "zh"), realtime=2.0)
         caller.quiet(1.5, realtime=2.0)
         t = caller.wait_for("transcript").event
-        assert t["language"] == "zh" and "订单" in t["text"]
+        assert t["language"] == "zh" and "订单" in t["text"] and "丁单" in t["heard"], t
         assert caller.wait_for("answer").event["text"]
         caller.wait_for("mark", timeout=60)
         assert caller.first_audio_after(0) is not None
