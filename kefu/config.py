@@ -61,6 +61,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_question_chars", 2000, "Longest question accepted", minimum=10),
     Setting("nlu_catalogue", "", "Catalogue CSV (sku,name,name_zh,...) whose products NLU recognises "
             "as entities; empty: none"),
+    Setting("nlu_reload_check_s", 30.0, "Seconds between looks, per tenant, for a newly trained intent model or "
+            "changed knowledge (catalogue products); a change reloads the tenant's NLU in the background and the "
+            "next messages use it; 0 = loaded once", minimum=0, maximum=86_400),
     Setting("nlu_ner", True, "Find person/organisation/location entities with LAC (zh) and spaCy (en)"),
     Setting("generator", "", "Large-model backend for fluent answers: '' (extractive only), openai, llamacpp, "
             "or a dotted path; any failure falls back to the extractive answer"),

@@ -24,6 +24,7 @@ from typing import Any
 
 from kefu.dialog.answer import Answer
 from kefu.dialog.handoff import EXPLICIT, Decision, HandoffPolicy
+from kefu.dialog.tenant_nlu import TenantNLUs
 from kefu.errors import ConflictError, InputError, NotFoundError
 from kefu.nlp.sentiment import Sentiment, sentiment_trend
 from kefu.nlp.text import normalize, tokenize
@@ -92,8 +93,7 @@ class ChatService:
     def __init__(self, engine, chats: ChatStore, *, nlu_factory=None) -> None:
         self.engine = engine
         self.chats = chats
-        self._nlu_factory = nlu_factory
-        self._nlu: dict[str, Any] = {}
+        self._nlus = TenantNLUs(engine, nlu_factory)
         # A fixed pool: one lock per conversation id would grow with every id ever posted to.
         self._locks = [threading.Lock() for _ in range(LOCKS)]
         self._guard = threading.Lock()
@@ -103,29 +103,13 @@ class ChatService:
 
     # -- helpers ----------------------------------------------------------------------------
     def nlu(self, tenant: str):
-        """The tenant's NLU (its trained intent model, if any), loaded once."""
-        with self._guard:
-            if tenant not in self._nlu:
-                if self._nlu_factory is not None:
-                    self._nlu[tenant] = self._nlu_factory(tenant)
-                else:
-                    from kefu.nlp.entities import Gazetteer
-                    from kefu.nlp.nlu import NLU
-
-                    rows = [c.meta["fields"] for c in self.engine.store.list_chunks(tenant, ["row"])
-                            if isinstance(c.meta.get("fields"), dict) and _has_name(c.meta["fields"])]
-                    self._nlu[tenant] = NLU.for_tenant(self.engine.config, tenant, embedder=self.engine.embedder,
-                                                       products=Gazetteer.from_rows(rows) if rows else None)
-            return self._nlu[tenant]
+        """The tenant's NLU (its trained intent model, if any), loaded once and reloaded in the background after
+        a new training or a change to its knowledge (``kefu.dialog.tenant_nlu``)."""
+        return self._nlus.get(tenant)
 
     def close(self) -> None:
         """Stop the worker threads of the tenants' NLUs (a later message starts them again)."""
-        with self._guard:
-            loaded = list(self._nlu.values())
-        for nlu in loaded:
-            close = getattr(nlu, "close", None)
-            if callable(close):
-                close()
+        self._nlus.close()
 
     def policy(self, tenant: str) -> HandoffPolicy:
         return HandoffPolicy.from_dict(self.chats.get_policy(tenant, "handoff"))
@@ -517,10 +501,6 @@ def is_follow_up(text: str) -> bool:
         return True
     # "X1 Pro?" alone: a bare noun phrase with no question word of its own.
     return len(tokenize(text, stopwords=True)) <= 2 and not QUESTION_WORD.search(text)
-
-
-def _has_name(fields: dict) -> bool:
-    return any(str(k).strip().lower() in ("name", "product", "product_name", "名称") and v for k, v in fields.items())
 
 
 def _sentiments(state: dict) -> list[Sentiment]:

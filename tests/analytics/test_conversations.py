@@ -24,7 +24,6 @@ def traffic(kb_engine, tmp_path):
     kb_engine.__dict__["chats"] = chats
     svc = ChatService(kb_engine, chats)
     kb_engine.__dict__["service"] = svc
-    svc._nlu = {}
     a = svc.start(TENANT)
     bot = svc.post(TENANT, a.id, "How do I return an item?").replies[0]
     svc.feedback(TENANT, bot.id, 1)

@@ -12,7 +12,7 @@ from kefu.store.sqlite_chats import SQLiteChatStore
 def service(kb_engine, tmp_path):
     chats = SQLiteChatStore(tmp_path / "chats.db")
     svc = ChatService(kb_engine, chats)
-    svc._nlu = kb_engine.service._nlu  # share the loaded NLU models between tests
+    svc._nlus = kb_engine.service._nlus  # share the loaded NLU models between tests
     yield svc
     chats.close()
 
@@ -190,7 +190,7 @@ def test_a_new_service_on_the_same_store_carries_on(service, kb_engine):
     c = service.start("acme")
     service.post("acme", c.id, "My order NT2026030112345 is late")
     again = ChatService(kb_engine, service.chats)
-    again._nlu = service._nlu
+    again._nlus = service._nlus
     turn = again.post("acme", c.id, "How long does shipping take?")
     assert bot(turn).meta["explanation"]["context"]["entities"]["ORDER_NUMBER"] == "NT2026030112345"
     assert len(again.history("acme", c.id)) == 4
@@ -320,7 +320,7 @@ def _replica(service, tmp_path):
     """A second ChatService on the same chats file, as another server process would have."""
     chats = SQLiteChatStore(tmp_path / "chats.db")
     other = ChatService(service.engine, chats)
-    other._nlu = service._nlu
+    other._nlus = service._nlus
     return other, chats
 
 

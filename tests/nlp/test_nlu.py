@@ -159,7 +159,7 @@ def test_closing_stops_the_worker_thread_and_the_next_message_restarts_it(intent
     nlu.close()
 
     engine = Engine(Config.load(home=tmp_path / "home", env={}))
-    engine.service._nlu["acme"] = NLU(embedder(), intent_model, entities=EntityExtractor())
+    engine.service._nlus.put("acme", NLU(embedder(), intent_model, entities=EntityExtractor()))
     engine.service.nlu("acme").analyze("hello")
     assert len(workers()) == before + 1
     engine.close()

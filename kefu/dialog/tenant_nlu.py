@@ -1,0 +1,116 @@
+"""Each tenant's NLU for the chat service, kept up to date with what is trained and ingested while serving.
+
+A tenant's NLU reads its trained intent model (``kefu train intent`` writes a new version and moves
+``CURRENT``) and its catalogue rows (product names for entities). Every ``nlu_reload_check_s`` a message's
+turn looks whether either changed; if so a fresh NLU is built and warmed up on a background thread and
+replaces the old one when ready, so no customer waits for the load.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kefu.pool import LazyPool
+
+log = logging.getLogger("kefu.dialog")
+
+
+@dataclass
+class _Loaded:
+    nlu: Any
+    version: tuple
+    checked: float
+    reloading: bool = False
+
+
+class TenantNLUs:
+    """``get(tenant)``: the tenant's NLU, made on first use and remade when its model or catalogue changed."""
+
+    def __init__(self, engine, factory=None) -> None:
+        """``factory(tenant)`` makes an NLU (default: the tenant's trained model and catalogue rows)."""
+        self.engine = engine
+        self._factory = factory or self._make
+        self._loaded: dict[str, _Loaded] = {}
+        self._guard = threading.Lock()
+        self._pool = LazyPool(1, "kefu-nlu-reload")
+
+    def get(self, tenant: str):
+        every = getattr(self.engine.config, "nlu_reload_check_s", 0)
+        now = time.monotonic()
+        with self._guard:
+            entry = self._loaded.get(tenant)
+            if entry is None:
+                entry = self._loaded[tenant] = _Loaded(self._factory(tenant), self.version(tenant), now)
+                return entry.nlu
+            due = every > 0 and not entry.reloading and now - entry.checked >= every
+            if due:
+                entry.checked, entry.reloading = now, True
+        if due:
+            self._pool.get().submit(self._reload, tenant, entry)
+        return entry.nlu
+
+    def put(self, tenant: str, nlu) -> None:
+        """Use ``nlu`` for ``tenant`` (until its intent model or knowledge changes)."""
+        with self._guard:
+            self._loaded[tenant] = _Loaded(nlu, self.version(tenant), time.monotonic())
+
+    def version(self, tenant: str) -> tuple:
+        """What the tenant's NLU is made from: its intent model's ``CURRENT`` (rewritten by each training)
+        and its knowledge sources (catalogue rows among them)."""
+        from kefu.nlp.intent import intent_dir
+
+        current = intent_dir(self.engine.config.home, tenant) / "CURRENT"
+        model = current.stat().st_mtime_ns if current.is_file() else None
+        sources = tuple((s["source"], s["documents"], s["chunks"], s["updated_at"])
+                        for s in self.engine.store.list_sources(tenant))
+        return model, sources
+
+    def _reload(self, tenant: str, entry: _Loaded) -> None:
+        try:
+            version = self.version(tenant)
+            if version == entry.version:
+                return
+            nlu = self._factory(tenant)
+            nlu.warm_up()
+            with self._guard:
+                self._loaded[tenant] = _Loaded(nlu, version, time.monotonic())
+            log.info("tenant %s: NLU reloaded (a new intent model or changed knowledge)", tenant)
+            _close(entry.nlu)
+        except Exception as exc:  # noqa: BLE001 - a background thread: the old NLU goes on serving
+            log.warning("tenant %s: reloading the NLU failed, the previous one goes on: %s", tenant, exc,
+                        exc_info=True)
+        finally:
+            entry.reloading = False
+
+    def _make(self, tenant: str):
+        from kefu.nlp.entities import Gazetteer
+        from kefu.nlp.nlu import NLU
+
+        rows = [c.meta["fields"] for c in self.engine.store.list_chunks(tenant, ["row"])
+                if isinstance(c.meta.get("fields"), dict) and _has_name(c.meta["fields"])]
+        return NLU.for_tenant(self.engine.config, tenant, embedder=self.engine.embedder,
+                              products=Gazetteer.from_rows(rows) if rows else None)
+
+    def close(self) -> None:
+        """Stop the reload thread and the NLUs' worker threads (a later message starts them again)."""
+        self._pool.close()
+        with self._guard:
+            loaded = [entry.nlu for entry in self._loaded.values()]
+        for nlu in loaded:
+            _close(nlu)
+
+
+def _close(nlu) -> None:
+    close = getattr(nlu, "close", None)
+    if callable(close):
+        close()
+
+
+def _has_name(fields: dict) -> bool:
+    return any(str(k).strip().lower() in ("name", "product", "product_name", "名称") and v for k, v in fields.items())
+
+
+__all__ = ["TenantNLUs"]
