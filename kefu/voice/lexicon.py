@@ -18,12 +18,13 @@ from collections.abc import Iterable
 
 from kefu.nlp.text import segmenter
 from kefu.store.base import CHUNK_KINDS
+from kefu.voice.pinyin import HAN
 
 COMMON = 3000  # jieba's frequency of 人工 is 2,816, of 已经 51,289
 FUNCTION_CHARS = frozenset("的得地了着过吗呢吧啊呀么嘛是在和与或也就都还很不没有"
                            "我你他她它们这那个一会想时再要能去来到给把被对让说看从谁哪什怎")
 MAX_TEXTS = 20_000  # chunks read per tenant: a very large knowledge base is sampled by its first ones
-_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_HAN_RUN = re.compile(HAN.pattern + "+")
 
 
 def _sound(word: str) -> tuple[str, ...]:

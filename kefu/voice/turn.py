@@ -333,8 +333,10 @@ class VoiceRuntime:
         """``tenant``'s ``kefu.voice.lexicon.Lexicon`` (None with ``voice_lexicon`` off), made from its knowledge
         once and again when its sources changed (looked at most every ``voice_answers_check_s``, 60 s when 0;
         now with ``fresh``)."""
-        if not self.config.voice_lexicon:
-            return None
+        import importlib.util
+
+        if not self.config.voice_lexicon or importlib.util.find_spec("pypinyin") is None:
+            return None  # pypinyin comes with the voice extra; without it transcripts stay as heard
         from kefu.voice.lexicon import Lexicon
 
         now = time.monotonic()
