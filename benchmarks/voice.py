@@ -103,15 +103,31 @@ class CallPieces:
         return Audio(np.concatenate(out) if out else np.zeros(0, np.float32), self.speaker.rate)
 
 
-def round_trip(rows: list[dict], speaker, asr, detect: bool, voices: dict | None = None) -> dict:
+def demo_lexicon():
+    """The demo knowledge base's words (``kefu.voice.lexicon``), as a tenant that ingested it has them."""
+    import tempfile
+
+    from kefu.config import Config
+    from kefu.engine import Engine
+    from kefu.voice.lexicon import Lexicon
+
+    engine = Engine(Config.load(Path(tempfile.mkdtemp(prefix="kefu-voice-lexicon-")), env={}))
+    try:
+        engine.ingestor.ingest([ROOT / "examples" / "demo-kb"], tenant=engine.config.tenant)
+        return Lexicon.of_tenant(engine.store, engine.config.tenant)
+    finally:
+        engine.close()
+
+
+def round_trip(rows: list[dict], speaker, asr, detect: bool, voices: dict | None = None,
+               lexicon=None) -> dict:
     """TTS → ASR on ``rows``; ``voices`` (text → audio) keeps each synthesis for a later run with another
-    recogniser (a reused one counts no TTS time)."""
+    recogniser (a reused one counts no TTS time). With ``lexicon`` (``kefu.voice.lexicon.Lexicon``) the error
+    rate of the transcripts it puts right is counted too (``error_rate_put_right``)."""
     from kefu.voice.metrics import cer, wer
 
-    out = {"zh": {"errors": 0, "units": 0, "tts_s": 0.0, "asr_s": 0.0, "audio_s": 0.0, "detected": 0, "n": 0,
-                  "made": 0},
-           "en": {"errors": 0, "units": 0, "tts_s": 0.0, "asr_s": 0.0, "audio_s": 0.0, "detected": 0, "n": 0,
-                  "made": 0}}
+    out = {lang: {"errors": 0, "units": 0, "tts_s": 0.0, "asr_s": 0.0, "audio_s": 0.0, "detected": 0, "n": 0,
+                  "made": 0, "errors_put_right": 0, "put_right": 0} for lang in ("zh", "en")}
     worst: list[dict] = []
     for i, row in enumerate(rows):
         lang, text = row["lang"], row["text"]
@@ -127,6 +143,9 @@ def round_trip(rows: list[dict], speaker, asr, detect: bool, voices: dict | None
         t2 = time.perf_counter()
         errors, units = (cer if lang == "zh" else wer)(text, transcript.text)
         s = out[lang]
+        fixed = lexicon.correct(transcript.text) if lexicon is not None else transcript.text
+        s["errors_put_right"] += (cer if lang == "zh" else wer)(text, fixed)[0]
+        s["put_right"] += fixed != transcript.text
         s["errors"] += errors
         s["units"] += units
         s["tts_s"] += t1 - t0
@@ -148,6 +167,8 @@ def round_trip(rows: list[dict], speaker, asr, detect: bool, voices: dict | None
             continue
         summary[lang] = {"n": s["n"], "error_rate": round(s["errors"] / max(1, s["units"]), 4),
                          "errors": s["errors"], "reference_units": s["units"],
+                         **({"error_rate_put_right": round(s["errors_put_right"] / max(1, s["units"]), 4),
+                             "transcripts_put_right": s["put_right"]} if lexicon is not None else {}),
                          "tts_rtf": round(s["tts_s"] / s["audio_s"], 4) if s["made"] else None,
                          "asr_rtf": round(s["asr_s"] / s["audio_s"], 4),
                          "audio_s": round(s["audio_s"], 1)}
@@ -424,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     log(f"whisper loaded in {load_s:.1f}s; round trip on {len(rows)} sentences")
     voices: dict = {}
-    kefu = round_trip(rows, speaker, asr, detect=True, voices=voices)
+    kefu = round_trip(rows, speaker, asr, detect=True, voices=voices, lexicon=demo_lexicon())
     out.update({"sentences": len(rows), "kefu": kefu})
     if args.compare_pieces:
         zh_voice_now = speaker.backends["zh"]
@@ -477,6 +498,9 @@ def main(argv: list[str] | None = None) -> None:
         table.append([labels[name], en.get("error_rate", float("nan")) * 100, zh.get("error_rate", float("nan")) * 100,
                       en.get("tts_rtf") or "-", zh.get("tts_rtf") or "-", en.get("asr_rtf", "-"),
                       zh.get("asr_rtf", "-")])
+    if "error_rate_put_right" in kefu.get("zh", {}):
+        table.append(["kefu, Mandarin transcripts with the demo KB's words put right (voice_lexicon)", "-",
+                      kefu["zh"]["error_rate_put_right"] * 100, "-", "-", "-", "-"])
     print_table(f"TTS → ASR round trip ({len(rows)} sentences, ASR {args.threads} threads, load "
                 f"{load_start[0]:.1f}→{load_end[0]:.1f})",
                 ["system", "en WER %", "zh CER %", "TTS RTF en", "TTS RTF zh", "ASR RTF en", "ASR RTF zh"], table)

@@ -108,7 +108,9 @@ SETTINGS: tuple[Setting, ...] = (
             "transcript keeps the recogniser's text as `heard`"),
     Setting("voice_answers_check_s", 60.0, "Seconds between the server's checks for changed knowledge (any "
             "tenant's sources); after a change the first pieces of the stored answers are said again "
-            "(voice_warm_up_answers) and those of answers gone are let go; 0 = only at startup",
+            "(voice_warm_up_answers), those of answers gone are let go and the lexicons (voice_lexicon) remade; "
+            "0 = answers only at startup (a tenant's lexicon is then still looked at every 60 s, in the "
+            "background)",
             minimum=0, maximum=86_400),
     Setting("tts_en", "hibari", "TTS backend for English: hibari, espeak, http, or a dotted path"),
     Setting("tts_zh", "kokoro", "TTS backend for Mandarin: kokoro (neural voice, Kokoro-82M, Apache-2.0 weights), "

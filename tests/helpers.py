@@ -163,3 +163,13 @@ def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def wait_for(check, seconds: float = 60.0) -> bool:
+    """Poll ``check()`` until it is true or ``seconds`` pass; its last value (for work done on other threads)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(check())

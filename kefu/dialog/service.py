@@ -146,13 +146,16 @@ class ChatService:
         self.get(tenant, conv_id)
         return self.chats.list_messages(tenant, conv_id, after=after)
 
-    def post(self, tenant: str, conv_id: str, text: str, idempotency_key: str | None = None) -> Turn:
+    def post(self, tenant: str, conv_id: str, text: str, idempotency_key: str | None = None,
+             heard: str | None = None) -> Turn:
         """A customer message: store it, then answer, hand off, or wait for the agent.
 
         With ``idempotency_key`` (the HTTP ``Idempotency-Key`` header) the message is stored once per
         conversation, also when retries reach several replicas at the same time (the chat store's
         ``add_message_once``): a retry returns the first attempt's turn, waiting for it while another
         replica is still answering, or answers the stored message itself when the first attempt failed.
+        ``heard``: what a speech recogniser wrote when ``text`` is its transcript put right (kept in the
+        message's meta for the agent and the history).
         """
         text = self._clean(text)
         key = _check_idempotency_key(idempotency_key)
@@ -161,7 +164,10 @@ class ChatService:
             if key and key in conv.state.get("idempotency", {}):
                 return self._replay(conv, key, text)
             nlu = self.nlu(tenant).analyze(text)
-            conv, customer = self._store_customer(conv, self._customer_message(conv, text, nlu), key)
+            msg = self._customer_message(conv, text, nlu)
+            if heard and heard != text:
+                msg.meta["heard"] = self._clean(heard)
+            conv, customer = self._store_customer(conv, msg, key)
             if customer is None:  # another attempt stored the message and has answered it meanwhile
                 return self._replay(conv, key, text)
             try:

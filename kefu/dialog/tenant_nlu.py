@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kefu.pool import LazyPool
+from kefu.store.base import sources_version
 
 log = logging.getLogger("kefu.dialog")
 
@@ -42,8 +43,9 @@ class TenantNLUs:
         now = time.monotonic()
         with self._guard:
             entry = self._loaded.get(tenant)
-            if entry is None:
-                entry = self._loaded[tenant] = _Loaded(self._factory(tenant), self.version(tenant), now)
+            if entry is None:  # the version first: a model trained while this one loads is seen next time
+                version = self.version(tenant)
+                entry = self._loaded[tenant] = _Loaded(self._factory(tenant), version, now)
                 return entry.nlu
             due = every > 0 and not entry.reloading and now - entry.checked >= every
             if due:
@@ -64,9 +66,7 @@ class TenantNLUs:
 
         current = intent_dir(self.engine.config.home, tenant) / "CURRENT"
         model = current.stat().st_mtime_ns if current.is_file() else None
-        sources = tuple((s["source"], s["documents"], s["chunks"], s["updated_at"])
-                        for s in self.engine.store.list_sources(tenant))
-        return model, sources
+        return model, sources_version(self.engine.store, tenant)
 
     def _reload(self, tenant: str, entry: _Loaded) -> None:
         try:

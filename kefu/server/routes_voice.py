@@ -51,71 +51,68 @@ def runtime(app):
 
 def warm_up_in_background(app) -> threading.Thread | None:
     """Load the voice models in a background thread when the voice channel is available (setting
-    ``voice_warm_up``) and say the first pieces of every tenant's stored answers into the speech cache
-    (``voice_warm_up_answers``, default tenant first); then start ``check_knowledge_in_background``. A failure
-    is logged, and the voice requests report it when they come. Returns the warm-up thread."""
+    ``voice_warm_up``), say the first pieces of every tenant's stored answers into the speech cache
+    (``voice_warm_up_answers``, default tenant first) and make each tenant's lexicon; then check the knowledge
+    every ``voice_answers_check_s`` (``check_knowledge``). A failure is logged, and the voice requests report it
+    when they come. The checks stop when the app shuts down. Returns the warm-up thread."""
     rt = runtime(app)
     config = app.state.services.config
     if not config.voice_warm_up or not rt.status()["available"]:
         return None
+    stop = threading.Event()
+    app.state.closers = [*getattr(app.state, "closers", ()), stop.set]
 
     def work() -> None:
         from kefu.voice.prepare import knowledge_version
 
         try:
-            seen = knowledge_version(app.state.services.engine.store)
+            seen = knowledge_version(app.state.services.engine.store, config.tenant)
             took = rt.warm_up(_answers(app))
-            took["lexicons"] = float(_learn_words(app))
+            learnt = _learn_words(app)
         except Exception as exc:  # noqa: BLE001 - a background thread: log it, the requests will report it
             log.warning("voice warm-up failed: %s", exc, exc_info=not isinstance(exc, KefuError))
             return
-        log.info("voice models ready: %s", ", ".join(f"{k} {v:.1f}" for k, v in took.items()))
-        check_knowledge_in_background(app, seen)
+        log.info("voice models ready: %s; lexicons of %d tenants", ", ".join(f"{k} {v:.1f}" for k, v in took.items()),
+                 learnt)
+        if config.voice_answers_check_s > 0 and not stop.is_set():
+            threading.Thread(target=check_knowledge, args=(app, seen, stop), name="kefu-voice-answers",
+                             daemon=True).start()
 
     thread = threading.Thread(target=work, name="kefu-voice-warm-up", daemon=True)
     thread.start()
     return thread
 
 
-def check_knowledge_in_background(app, seen: tuple) -> threading.Thread | None:
-    """Every ``voice_answers_check_s`` (none when 0), compare the knowledge with ``seen``
-    (``kefu.voice.prepare.knowledge_version``); when a tenant's changed (an ingest, here or by the CLI),
-    ``VoiceRuntime.prepare_answers`` again. The thread stops when the app shuts down."""
-    every = app.state.services.config.voice_answers_check_s
-    if every <= 0:
-        return None
-    stop = threading.Event()
-    app.state.closers = [*getattr(app.state, "closers", ()), stop.set]
+def check_knowledge(app, seen: tuple, stop: threading.Event) -> None:
+    """Until ``stop``, every ``voice_answers_check_s`` (never when 0) compare the knowledge with ``seen``
+    (``kefu.voice.prepare.knowledge_version``); when a tenant's changed (an ingest, here or by the CLI), prepare
+    the stored answers again and remake the lexicons."""
+    from kefu.voice.prepare import knowledge_version
 
-    def work(seen: tuple) -> None:
-        from kefu.voice.prepare import knowledge_version
-
-        while not stop.wait(every):
-            try:
-                now = knowledge_version(app.state.services.engine.store)
-                if now != seen:
-                    start = time.perf_counter()
-                    said = runtime(app).prepare_answers(_answers(app))
-                    _learn_words(app)
-                    seen = now
-                    log.info("knowledge changed: %d answer pieces said in %.1f s", said, time.perf_counter() - start)
-            except Exception as exc:  # noqa: BLE001 - tried again at the next check
-                log.warning("preparing the stored answers failed: %s", exc, exc_info=not isinstance(exc, KefuError))
-
-    thread = threading.Thread(target=work, args=(seen,), name="kefu-voice-answers", daemon=True)
-    thread.start()
-    return thread
+    config = app.state.services.config
+    every = config.voice_answers_check_s
+    while every > 0 and not stop.wait(every):
+        try:
+            now = knowledge_version(app.state.services.engine.store, config.tenant)
+            if now != seen:
+                start = time.perf_counter()
+                said = runtime(app).prepare_answers(_answers(app))
+                _learn_words(app)
+                seen = now
+                log.info("knowledge changed: %d answer pieces said in %.1f s", said, time.perf_counter() - start)
+        except Exception as exc:  # noqa: BLE001 - tried again at the next check
+            log.warning("preparing the stored answers failed: %s", exc, exc_info=not isinstance(exc, KefuError))
 
 
 def _learn_words(app) -> int:
     """Make (or bring up to date) every tenant's lexicon now, not in a caller's turn; returns how many."""
-    from kefu.store.migrate import store_tenants
+    from kefu.voice.prepare import tenants
 
-    store, rt = app.state.services.engine.store, runtime(app)
-    tenants = store_tenants(store)
-    for tenant in tenants:
-        rt.lexicon(store, tenant, fresh=True)
-    return len(tenants)
+    svc, rt = app.state.services, runtime(app)
+    names = tenants(svc.engine.store, svc.config.tenant)
+    for tenant in names:
+        rt.lexicon(svc.engine.store, tenant, wait=True)
+    return len(names)
 
 
 def _answers(app) -> list[tuple[str, str]]:

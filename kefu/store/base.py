@@ -69,6 +69,12 @@ class Hit:
     rank: int = 0
 
 
+def sources_version(store, tenant: str) -> tuple:
+    """Changes whenever ``tenant``'s knowledge does: its sources with their document and chunk counts and last
+    update (one small query). What the server's caches of a tenant's knowledge compare."""
+    return tuple((s["source"], s["documents"], s["chunks"], s["updated_at"]) for s in store.list_sources(tenant))
+
+
 @runtime_checkable
 class Store(Protocol):
     """What retrieval, ingest and the CLI need from a store."""

@@ -8,7 +8,9 @@ from other domains (SMP2017 and CrossWOZ, 1,667 messages: none changed) and keep
 * the run must be whole tokens of the transcript's own segmentation (no straddling a word boundary), each a
   single character or a word jieba's dictionary does not know, and none a function character (的, 是, 吗 …);
 * the knowledge-base word must be rare in general Chinese (jieba's frequency under ``COMMON``): whisper gets
-  common words right by itself, and 好吗 must not become 号码.
+  common words right by itself, and 好吗 must not become 号码;
+* a person's name (jieba's part-of-speech ``nr``: 我叫朱晓 is not 注销) and a knowledge-base word with a numeral
+  in it (七天 sounds like the name 齐天, 两天 like 梁天) are never touched.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from kefu.voice.pinyin import HAN
 COMMON = 3000  # jieba's frequency of 人工 is 2,816, of 已经 51,289
 FUNCTION_CHARS = frozenset("的得地了着过吗呢吧啊呀么嘛是在和与或也就都还很不没有"
                            "我你他她它们这那个一会想时再要能去来到给把被对让说看从谁哪什怎")
+NUMERALS = frozenset("零一二三四五六七八九十两百千万亿几")
 MAX_TEXTS = 20_000  # chunks read per tenant: a very large knowledge base is sampled by its first ones
 _HAN_RUN = re.compile(HAN.pattern + "+")
 
@@ -42,8 +45,8 @@ class Lexicon:
         self._by_sound: dict[tuple[str, ...], str] = {}
         for word, count in words.most_common():  # the most used of two same-sounding words wins
             general = freq.get(word, 0)
-            if general >= COMMON or (general == 0 and count < 2):  # common, or a one-off segmentation
-                continue
+            if general >= COMMON or (general == 0 and count < 2) or NUMERALS.intersection(word):
+                continue  # common, a one-off segmentation, or a number (七天 / the name 齐天)
             self._by_sound.setdefault(_sound(word), word)
 
     def __len__(self) -> int:
@@ -78,7 +81,7 @@ class Lexicon:
                 loose.update(range(pos, pos + len(token)))
             pos += len(token)
         starts.add(pos)
-        sounds = None
+        sounds = names = None
         out, i = [], 0
         while i < len(run):
             for n in (4, 3, 2):
@@ -92,7 +95,9 @@ class Lexicon:
 
                     sounds = lazy_pinyin(run)
                 word = self._by_sound.get(tuple(sounds[i:i + n]))
-                if word is not None:
+                if word is not None and names is None:
+                    names = _names(run)
+                if word is not None and not names.intersection(range(i, i + n)):
                     out.append(word)
                     i += n
                     break
@@ -100,6 +105,19 @@ class Lexicon:
                 out.append(run[i])
                 i += 1
         return "".join(out)
+
+
+def _names(run: str) -> set[int]:
+    """Positions in ``run`` of the characters of people's names (jieba's part-of-speech tagger)."""
+    from jieba import posseg
+
+    segmenter()
+    found, pos = set(), 0
+    for token in posseg.cut(run):
+        if token.flag.startswith("nr"):
+            found.update(range(pos, pos + len(token.word)))
+        pos += len(token.word)
+    return found
 
 
 __all__ = ["Lexicon"]

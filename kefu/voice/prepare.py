@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from kefu.errors import InputError
+from kefu.store.base import sources_version
+
 
 def stored_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
     """``(text, language)`` of up to ``limit`` texts a call is likely to start an answer with, as stored: the
@@ -24,20 +27,25 @@ def stored_answers(store, tenant: str, limit: int) -> list[tuple[str, str]]:
     return [(text, lang) for text, lang in ranked if text and lang in ("zh", "en")][:limit]
 
 
+def tenants(store, first: str) -> list[str]:
+    """Every tenant holding knowledge, ``first`` first; only ``first`` for a store that cannot list them."""
+    from kefu.store.migrate import store_tenants
+
+    try:
+        return list(dict.fromkeys([first, *store_tenants(store)]))
+    except InputError:
+        return [first]
+
+
 def answers_to_prepare(store, tenant: str, limit: int) -> list[tuple[str, str]]:
     """Up to ``limit`` stored answers of every tenant, taken in turn (``tenant`` first): each tenant's likelier
     answers come before any tenant's less likely ones, so a cache too small for all of them is shared fairly."""
-    from kefu.store.migrate import store_tenants
-
-    tenants = list(dict.fromkeys([tenant, *store_tenants(store)]))
-    lists = [stored_answers(store, t, limit) for t in tenants]
+    lists = [stored_answers(store, t, limit) for t in tenants(store, tenant)]
     turns = (answers[i] for i in range(max(map(len, lists), default=0)) for answers in lists if i < len(answers))
     return list(dict.fromkeys(turns))
 
 
-def knowledge_version(store) -> tuple[Any, ...]:
-    """Changes whenever a tenant's knowledge does: each tenant's sources with their document and chunk counts
-    and last update (one small query per tenant)."""
-    from kefu.store.migrate import store_tenants
-
-    return tuple((t, tuple(tuple(sorted(s.items())) for s in store.list_sources(t))) for t in store_tenants(store))
+def knowledge_version(store, tenant: str) -> tuple[Any, ...]:
+    """Changes whenever any tenant's knowledge does (``sources_version`` of each; ``tenant``'s alone for a
+    store that cannot list its tenants)."""
+    return tuple((t, sources_version(store, t)) for t in tenants(store, tenant))

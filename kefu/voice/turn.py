@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from kefu.errors import InputError, KefuError
+from kefu.pool import LazyPool
 from kefu.voice.audio import EnergyVAD, decode, mulaw_decode, mulaw_encode, pcm16_decode, pcm16_encode, require_sound
 from kefu.voice.base import (
     ASR,
@@ -186,6 +187,8 @@ class VoiceRuntime:
         self._canned: set[tuple[str, str]] = set()  # kept for the fixed messages, for good
         self._lexicons: dict[str, tuple[float, tuple, Any]] = {}  # tenant -> (checked at, sources, Lexicon)
         self._lexicon_lock = threading.Lock()
+        self._learning: set[str] = set()  # tenants whose lexicon is being made in the background
+        self._learn_pool = LazyPool(1, "kefu-voice-lexicon")
 
     def status(self) -> dict[str, Any]:
         """Whether voice works here and why not (for ``GET /v1/voice`` and the widget)."""
@@ -300,56 +303,87 @@ class VoiceRuntime:
         longer listed are let go. Only where a voice slower than real time starts the answer (one with
         ``first_piece_chars``: Kokoro; hibari says a clause in a few ms): a call answering with one of them plays
         it at once. Returns how many pieces were synthesised (the others were in the cache already)."""
-        from kefu.voice.tts import SpeechCache, speech_units
-
         speaker, rate = self.speaker, self.config.tts_rate
         if speaker.cache is None:
             return 0
-        wanted: dict[tuple[str, str], None] = {}
-        held, said = 0.0, 0
         with self._prepare_lock:
-            for text, lang in answers:
+            pieces = self._first_pieces(answers, rate)
+            for piece, lang in self._prepared.keys() - set(pieces) - self._canned:  # gone first: room for the new
+                speaker.release(piece, lang, rate)
+            wanted: dict[tuple[str, str], None] = {}
+            held, said = 0.0, 0
+            for piece, lang in pieces:
                 if held >= speaker.cache.max_seconds / 2:
                     break
-                spoken = speech_text(text)
-                if lang not in ("zh", "en") or not first_piece_chars(speaker, speech_units(spoken), lang):
-                    continue
-                # The piece a call starts this answer with (~1 s of audio): the next one is synthesised while it
-                # plays, as in any answer. Whole first clauses filled the cache's half after 44 of 64 answers.
-                pieces = answer_pieces(speaker, spoken, lang, rate)
-                first = pieces[0][0] if pieces else ""
-                if not first or len(first) > SpeechCache.MAX_CHARS or (first, lang) in wanted:
-                    continue
-                said += not speaker.is_cached(first, lang, rate)
-                held += speaker.speak(first, lang, rate, keep=True).seconds
-                if speaker.is_cached(first, lang, rate):  # not when longer than the whole cache
-                    wanted[(first, lang)] = None
-            for first, lang in self._prepared.keys() - wanted.keys() - self._canned:
-                speaker.release(first, lang, rate)
+                said += not speaker.is_cached(piece, lang, rate)
+                held += speaker.speak(piece, lang, rate, keep=True).seconds
+                if speaker.is_cached(piece, lang, rate):  # not when longer than the whole cache
+                    wanted[(piece, lang)] = None
+            for piece, lang in self._prepared.keys() - wanted.keys() - self._canned:  # past the budget now
+                speaker.release(piece, lang, rate)
             self._prepared = wanted
         return said
 
-    def lexicon(self, store, tenant: str, fresh: bool = False):
-        """``tenant``'s ``kefu.voice.lexicon.Lexicon`` (None with ``voice_lexicon`` off), made from its knowledge
-        once and again when its sources changed (looked at most every ``voice_answers_check_s``, 60 s when 0;
-        now with ``fresh``)."""
+    def _first_pieces(self, answers: list[tuple[str, str]], rate: float) -> list[tuple[str, str]]:
+        """``(piece, language)`` a call starts each answer with, in order, once each; only where a slow voice
+        starts it."""
+        from kefu.voice.tts import SpeechCache, speech_units
+
+        out: dict[tuple[str, str], None] = {}
+        for text, lang in answers:
+            spoken = speech_text(text)
+            if lang not in ("zh", "en") or not first_piece_chars(self.speaker, speech_units(spoken), lang):
+                continue
+            # The piece a call starts this answer with (~1 s of audio): the next one is synthesised while it
+            # plays, as in any answer. Whole first clauses filled the cache's half after 44 of 64 answers.
+            pieces = answer_pieces(self.speaker, spoken, lang, rate)
+            first = pieces[0][0] if pieces else ""
+            if first and len(first) <= SpeechCache.MAX_CHARS:
+                out[(first, lang)] = None
+        return list(out)
+
+    def lexicon(self, store, tenant: str, wait: bool = False):
+        """``tenant``'s ``kefu.voice.lexicon.Lexicon`` as held now (None with ``voice_lexicon`` off, or before its
+        first is made). When none is held, or at most every ``voice_answers_check_s`` (60 s when 0), its sources
+        are compared and a changed tenant's lexicon remade on a background thread, one at a time, so a caller
+        never waits for it; with ``wait`` that is done here and now (the warm-up and the knowledge checks)."""
         import importlib.util
 
         if not self.config.voice_lexicon or importlib.util.find_spec("pypinyin") is None:
             return None  # pypinyin comes with the voice extra; without it transcripts stay as heard
+        every = self.config.voice_answers_check_s or 60.0
+        with self._lexicon_lock:
+            checked, _, held = self._lexicons.get(tenant, (-every, None, None))
+            due = not wait and tenant not in self._learning and time.monotonic() - checked >= every
+            if due:
+                self._learning.add(tenant)
+        if wait:
+            self._learn(store, tenant)
+        elif due:
+            self._learn_pool.get().submit(self._learn, store, tenant, True)
+        with self._lexicon_lock:
+            return self._lexicons.get(tenant, (0.0, None, held))[2]
+
+    def _learn(self, store, tenant: str, background: bool = False) -> None:
+        from kefu.store.base import sources_version
         from kefu.voice.lexicon import Lexicon
 
-        now = time.monotonic()
-        with self._lexicon_lock:
-            checked, sources, lexicon = self._lexicons.get(tenant, (0.0, None, None))
-        if lexicon is not None and not fresh and now - checked < (self.config.voice_answers_check_s or 60.0):
-            return lexicon
-        current = tuple(tuple(sorted(s.items())) for s in store.list_sources(tenant))
-        if lexicon is None or current != sources:
-            lexicon = Lexicon.of_tenant(store, tenant)
-        with self._lexicon_lock:
-            self._lexicons[tenant] = (now, current, lexicon)
-        return lexicon
+        try:
+            sources = sources_version(store, tenant)
+            with self._lexicon_lock:
+                _, seen, lexicon = self._lexicons.get(tenant, (0.0, None, None))
+            if lexicon is None or sources != seen:
+                lexicon = Lexicon.of_tenant(store, tenant)
+            with self._lexicon_lock:
+                self._lexicons[tenant] = (time.monotonic(), sources, lexicon)
+        except Exception as exc:
+            if not background:
+                raise
+            log.warning("making tenant %s's lexicon failed: %s", tenant, exc, exc_info=not isinstance(exc, KefuError))
+        finally:
+            if background:
+                with self._lexicon_lock:
+                    self._learning.discard(tenant)
 
     def understood(self, store, tenant: str, transcript: Transcript) -> Transcript:
         """``transcript`` with homophones of the tenant's own words put right (``heard`` keeps what the
@@ -388,10 +422,11 @@ class VoiceRuntime:
         t0 = time.perf_counter()
         audio = decode(data, max_seconds=self.config.voice_max_seconds)
         t1 = time.perf_counter()
-        transcript = self.understood(chat.engine.store, tenant, self.transcribe(audio, lang))
+        transcript = self.transcribe(audio, lang)
         t2 = time.perf_counter()
+        transcript = self.understood(chat.engine.store, tenant, transcript)
         conv_id = conversation_id or chat.start(tenant, lang=lang or transcript.language, channel="voice").id
-        turn = chat.post(tenant, conv_id, transcript.text)
+        turn = chat.post(tenant, conv_id, transcript.text, heard=transcript.heard or None)
         t3 = time.perf_counter()
         spoken, reply_lang = reply_text(turn)
         reply_lang = reply_lang if reply_lang in ("zh", "en") else transcript.language
@@ -622,16 +657,17 @@ class CallSession:
 
     async def _answer_unguarded(self, task: Awaitable[Transcript | None], ended_at: float) -> None:
         transcript = await task
+        asr_done = time.perf_counter()
         if transcript is not None:
             transcript = await asyncio.to_thread(self.runtime.understood, self.chat.engine.store, self.tenant,
                                                  transcript)
-        asr_done = time.perf_counter()
         if transcript is None:
             await self.send_json({"event": "transcript", "text": "", "final": True})
             return
         await self.send_json({"event": "transcript", "text": transcript.text, "language": transcript.language,
                               "final": True, **({"heard": transcript.heard} if transcript.heard else {})})
-        turn = await asyncio.to_thread(self.chat.post, self.tenant, self.conversation_id, transcript.text)
+        turn = await asyncio.to_thread(self.chat.post, self.tenant, self.conversation_id, transcript.text,
+                                       heard=transcript.heard or None)
         self.turns += 1
         spoken, reply_lang = reply_text(turn)
         reply_lang = reply_lang if reply_lang in ("zh", "en") else transcript.language

@@ -302,13 +302,13 @@ def test_knowledge_version_changes_with_any_tenants_knowledge(store):
         store.replace_document(Document(tenant, source, f"{source}.csv", "FAQ", "faq", answer), [
             Chunk(answer, kind="faq", question="q", answer=answer, lang="zh")])
 
-    versions = [knowledge_version(store)]
+    versions = [knowledge_version(store, "acme")]
     for change in (lambda: faq("acme", "一"), lambda: faq("other", "二"), lambda: faq("other", "三", "more"),
                    lambda: store.delete_source("other", "more")):
         change()
-        versions.append(knowledge_version(store))
+        versions.append(knowledge_version(store, "acme"))
     assert len(set(versions)) == len(versions) - 1 and versions[4] == versions[2]  # deleting undoes adding
-    assert knowledge_version(store) == versions[-1]  # reading changes nothing
+    assert knowledge_version(store, "acme") == versions[-1]  # reading changes nothing
 
 
 def test_warm_up_says_the_first_piece_of_each_stored_answer(kb_engine, asr, hibari_tts, espeak_tts, caplog):
@@ -397,23 +397,17 @@ def test_the_server_prepares_answers_again_when_any_tenants_knowledge_changes(kb
     answer = "手表的表带可以免费更换一次，请带上购买凭证到门店办理。"
     first = (answer_pieces(speaker, answer, "zh", config.tts_rate)[0][0], "zh")
 
-    def wait_for(check):
-        deadline = time.monotonic() + 60
-        while not check() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return check()
-
     try:
         with TestClient(app), caplog.at_level("INFO", logger="kefu.server.voice"):
             before = set(threading.enumerate())
             warm_up_in_background(app).join(120)
             assert rt.prepared and first not in rt.prepared
             kb_engine.ingestor.add_faq("initech", "console", "console/strap", "表带能换吗", answer)
-            assert wait_for(lambda: first in rt.prepared), caplog.text
+            assert helpers.wait_for(lambda: first in rt.prepared), caplog.text
             assert speaker.is_cached(*first, config.tts_rate)
             assert "knowledge changed: 1 answer pieces said" in caplog.text
             kb_engine.store.delete_source("initech", "console")
-            assert wait_for(lambda: first not in rt.prepared)
+            assert helpers.wait_for(lambda: first not in rt.prepared)
             [checker] = [t for t in set(threading.enumerate()) - before if t.name == "kefu-voice-answers"]
         checker.join(5)  # the app shut down
         assert not checker.is_alive()

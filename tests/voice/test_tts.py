@@ -239,6 +239,12 @@ def test_kept_entries_are_never_evicted():
     full.put(("new",), Audio(np.zeros(12000, np.float32), 24000))
     assert full.get(("queue",)) is None and full.get(("new",)) is not None and full.seconds == 0.5
     full.release(("never put",))  # nothing to let go: no error
+    over = SpeechCache(1.0)  # kept entries past the budget: letting one go evicts it at once
+    over.put(("a",), second, keep=True)
+    over.put(("b",), second, keep=True)
+    assert over.seconds == 2.0
+    over.release(("a",))
+    assert over.get(("a",)) is None and over.get(("b",)) is second and over.seconds == 1.0
 
 
 
