@@ -124,6 +124,11 @@ def _english_lead_in(speaker, unit: str, lang: str) -> str:
     return lead if fast and len(re.findall(r"[A-Za-z]+", lead)) >= 2 else ""
 
 
+def _heard(transcript: Transcript) -> dict[str, str]:
+    """``ChatService.post``'s ``heard`` when the transcript was put right (none otherwise: any chat will do)."""
+    return {"heard": transcript.heard} if transcript.heard else {}
+
+
 def canned_replies(lang: str) -> list[str]:
     """The bot's fixed messages as a call speaks them: not knowing, the queue and the handoff (one per
     reason, first in the queue). ``VoiceRuntime.warm_up`` says their first pieces into the speech cache."""
@@ -385,10 +390,12 @@ class VoiceRuntime:
                 with self._lexicon_lock:
                     self._learning.discard(tenant)
 
-    def understood(self, store, tenant: str, transcript: Transcript) -> Transcript:
+    def understood(self, chat, tenant: str, transcript: Transcript) -> Transcript:
         """``transcript`` with homophones of the tenant's own words put right (``heard`` keeps what the
-        recogniser wrote): 住销账户 → 注销账户, so the question finds its answer."""
-        lexicon = self.lexicon(store, tenant)
+        recogniser wrote): 住销账户 → 注销账户, so the question finds its answer. ``chat`` (a ``ChatService``)
+        gives the tenant's knowledge; a chat without a store leaves the transcript as heard."""
+        store = getattr(getattr(chat, "engine", None), "store", None)
+        lexicon = self.lexicon(store, tenant) if store is not None else None
         text = lexicon.correct(transcript.text) if lexicon is not None else transcript.text
         if text != transcript.text:
             transcript.heard, transcript.text = transcript.text, text
@@ -424,9 +431,9 @@ class VoiceRuntime:
         t1 = time.perf_counter()
         transcript = self.transcribe(audio, lang)
         t2 = time.perf_counter()
-        transcript = self.understood(chat.engine.store, tenant, transcript)
+        transcript = self.understood(chat, tenant, transcript)
         conv_id = conversation_id or chat.start(tenant, lang=lang or transcript.language, channel="voice").id
-        turn = chat.post(tenant, conv_id, transcript.text, heard=transcript.heard or None)
+        turn = chat.post(tenant, conv_id, transcript.text, **_heard(transcript))
         t3 = time.perf_counter()
         spoken, reply_lang = reply_text(turn)
         reply_lang = reply_lang if reply_lang in ("zh", "en") else transcript.language
@@ -659,15 +666,14 @@ class CallSession:
         transcript = await task
         asr_done = time.perf_counter()
         if transcript is not None:
-            transcript = await asyncio.to_thread(self.runtime.understood, self.chat.engine.store, self.tenant,
-                                                 transcript)
+            transcript = await asyncio.to_thread(self.runtime.understood, self.chat, self.tenant, transcript)
         if transcript is None:
             await self.send_json({"event": "transcript", "text": "", "final": True})
             return
         await self.send_json({"event": "transcript", "text": transcript.text, "language": transcript.language,
                               "final": True, **({"heard": transcript.heard} if transcript.heard else {})})
         turn = await asyncio.to_thread(self.chat.post, self.tenant, self.conversation_id, transcript.text,
-                                       heard=transcript.heard or None)
+                                       **_heard(transcript))
         self.turns += 1
         spoken, reply_lang = reply_text(turn)
         reply_lang = reply_lang if reply_lang in ("zh", "en") else transcript.language

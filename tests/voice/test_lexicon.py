@@ -86,8 +86,11 @@ def test_each_tenant_has_its_own_words_and_new_knowledge_is_learnt(store, tmp_pa
     config = Config.load(home=tmp_path, env={}, overrides={})
     rt = VoiceRuntime(config)
 
+    class Chat:  # what understood reads of a ChatService
+        engine = type("Engine", (), {"store": store})
+
     def heard(tenant, text, runtime=rt):
-        return runtime.understood(store, tenant, Transcript(text, "zh"))
+        return runtime.understood(Chat, tenant, Transcript(text, "zh"))
 
     heard("acme", "住销账户要多长时间")  # the first turn starts making the lexicon, in the background
     assert helpers.wait_for(lambda: heard("acme", "住销账户").text == "注销账户")
