@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("voice_lexicon", True, "Put right what the speech recogniser heard as a homophone of a word of the "
             "tenant's knowledge base (住销账户 → 注销账户, 至减 → 质检) before the dialogue reads it; the "
             "transcript keeps the recogniser's text as `heard`"),
+    Setting("voice_hotwords", 10, "How many of the tenant's most distinctive knowledge-base words the Mandarin "
+            "recogniser is told to expect (whisper's hotwords, after kefu's service words); 0 = the service "
+            "words only", minimum=0, maximum=50),
     Setting("voice_answers_check_s", 60.0, "Seconds between the server's checks for changed knowledge (any "
             "tenant's sources); after a change the first pieces of the stored answers are said again "
             "(voice_warm_up_answers), those of answers gone are let go and the lexicons (voice_lexicon) remade; "

@@ -138,13 +138,15 @@ class WhisperASR:
         return ("zh", zh / total) if zh > en else ("en", en / total)
 
     def transcribe(self, audio: Audio, *, lang: str | None = None, beam_size: int | None = None,
-                   window_s: float | None = None, fallback: bool = True) -> Transcript:
+                   window_s: float | None = None, fallback: bool = True, hotwords: str | None = None) -> Transcript:
         """What ``audio`` says, in ``lang`` (zh/en) or the detected one of the two.
 
         ``beam_size`` and ``window_s`` override the instance's (1 = greedy, about twice as fast; a shorter
         window is faster again and a little less accurate: partial transcripts). ``fallback=False`` decodes
         English once, without whisper's temperature fallback (Mandarin never uses it): a clip cut mid-word,
         as a partial transcript's is, was decoded six times over (2.6 s instead of 0.3 s, traced).
+        ``hotwords`` (Mandarin): words to expect instead of the instance's ``zh_hotwords`` (a tenant's own,
+        ``VoiceRuntime.hotwords``).
         """
         lang = check_lang(lang)
         samples = audio.resampled(RATE).samples if audio.sample_rate != RATE else audio.samples
@@ -160,8 +162,8 @@ class WhisperASR:
             prob = 1.0
             if lang is None:
                 lang, prob = self.detect(samples)
-            options = {"hotwords": self.zh_hotwords, "no_repeat_ngram_size": 3} if lang == "zh" and self.zh_hotwords \
-                else {}
+            expected = hotwords or self.zh_hotwords
+            options = {"hotwords": expected, "no_repeat_ngram_size": 3} if lang == "zh" and expected else {}
             if lang == "zh" or not fallback:
                 # No temperature fallback: on the benchmark's Mandarin it changed no character (CER 13.8 %
                 # either way) but re-decoded unsure clips up to five more times (p95 14 s vs 1.1 s).

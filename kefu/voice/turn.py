@@ -401,19 +401,32 @@ class VoiceRuntime:
             transcript.heard, transcript.text = transcript.text, text
         return transcript
 
+    def hotwords(self, chat, tenant: str) -> str | None:
+        """The words the recogniser should expect in ``tenant``'s calls: kefu's service words and its knowledge
+        base's most distinctive (``Lexicon.hotwords``); None (the recogniser's own) before its lexicon is made."""
+        from kefu.voice.asr import ZH_HOTWORDS
+
+        store = getattr(getattr(chat, "engine", None), "store", None)
+        count = self.config.voice_hotwords
+        lexicon = self.lexicon(store, tenant) if store is not None and count else None
+        if lexicon is None:
+            return None
+        return " ".join(dict.fromkeys([*ZH_HOTWORDS.split(), *lexicon.hotwords(count)]))
+
     def transcribe(self, audio: Audio, lang: str | None, beam_size: int | None = None,
-                   window_s: float | None = None, fallback: bool = True) -> Transcript:
+                   window_s: float | None = None, fallback: bool = True, hotwords: str | None = None) -> Transcript:
         """Refuses silence first (cheap), then recognises; an empty result is ``NoSpeechError``.
 
-        ``beam_size``, ``window_s`` and ``fallback`` are passed on when the backend takes them (whisper),
-        else ignored.
+        ``beam_size``, ``window_s``, ``fallback`` and ``hotwords`` are passed on when the backend takes them
+        (whisper), else ignored.
         """
         require_sound(audio)
         asr = self.asr
         from kefu.voice.asr import WhisperASR
 
-        if (beam_size or window_s or not fallback) and isinstance(asr, WhisperASR):
-            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size, window_s=window_s, fallback=fallback)
+        if (beam_size or window_s or not fallback or hotwords) and isinstance(asr, WhisperASR):
+            transcript = asr.transcribe(audio, lang=lang, beam_size=beam_size, window_s=window_s, fallback=fallback,
+                                        hotwords=hotwords)
         else:
             transcript = asr.transcribe(audio, lang=lang)
         transcript.text = heard_as_said(transcript.text)
@@ -429,7 +442,7 @@ class VoiceRuntime:
         t0 = time.perf_counter()
         audio = decode(data, max_seconds=self.config.voice_max_seconds)
         t1 = time.perf_counter()
-        transcript = self.transcribe(audio, lang)
+        transcript = self.transcribe(audio, lang, hotwords=self.hotwords(chat, tenant))
         t2 = time.perf_counter()
         transcript = self.understood(chat, tenant, transcript)
         conv_id = conversation_id or chat.start(tenant, lang=lang or transcript.language, channel="voice").id
@@ -626,7 +639,8 @@ class CallSession:
         where the backend offers them. It is shown, and stands for the utterance when the caller stops just
         after it began (``_adopt_partial``); otherwise the sooner it is done the less the final recognition
         waits behind it."""
-        return self.runtime.transcribe(audio, self.lang, beam_size=1, window_s=PARTIAL_WINDOW_S, fallback=False)
+        return self.runtime.transcribe(audio, self.lang, beam_size=1, window_s=PARTIAL_WINDOW_S, fallback=False,
+                                       hotwords=self.runtime.hotwords(self.chat, self.tenant))
 
     def _speculate(self) -> None:
         """Recognise the utterance as it stands at the first pause: at end of utterance it is often done."""
@@ -636,7 +650,8 @@ class CallSession:
 
     def _final(self, audio: Audio) -> Transcript | None:
         try:
-            return self.runtime.transcribe(audio, self.lang, beam_size=self.runtime.config.voice_call_beam_size)
+            return self.runtime.transcribe(audio, self.lang, beam_size=self.runtime.config.voice_call_beam_size,
+                                           hotwords=self.runtime.hotwords(self.chat, self.tenant))
         except NoSpeechError:
             return None
 

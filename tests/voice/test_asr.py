@@ -84,6 +84,10 @@ def test_mandarin_decoding_options(asr, say, monkeypatch):
     assert seen[-1]["temperature"] == 0.0 and seen[-1]["hotwords"] == ZH_HOTWORDS
     asr.transcribe(say("Where is my order?"), lang="en")
     assert "temperature" not in seen[-1] and "hotwords" not in seen[-1]
+    t = asr.transcribe(say("请问运费是多少？"), lang="zh", hotwords="运费 质检 包邮")  # a tenant's own words
+    assert seen[-1]["hotwords"] == "运费 质检 包邮" and "运费" in t.text
+    asr.transcribe(say("Where is my order?"), lang="en", hotwords="订单 质检")
+    assert "hotwords" not in seen[-1]  # Mandarin only
 
 
 def test_partials_decode_once_without_temperature_fallback(asr, say, monkeypatch, tmp_path):
@@ -98,10 +102,10 @@ def test_partials_decode_once_without_temperature_fallback(asr, say, monkeypatch
     seen = spy_on_decoding(asr, monkeypatch)
     runtime = VoiceRuntime(Config.load(tmp_path, env={}, overrides={}), asr=asr)
     audio = say("Where is my order?")
-    partial = CallSession._partial_asr(SimpleNamespace(runtime=runtime, lang="en"), audio)
+    partial = CallSession._partial_asr(SimpleNamespace(runtime=runtime, lang="en", chat=None, tenant="acme"), audio)
     assert "order" in partial.text.lower()
     assert seen[-1]["temperature"] == 0.0 and seen[-1]["no_repeat_ngram_size"] == 3 and seen[-1]["beam_size"] == 1
-    final = CallSession._final(SimpleNamespace(runtime=runtime, lang="en"), audio)
+    final = CallSession._final(SimpleNamespace(runtime=runtime, lang="en", chat=None, tenant="acme"), audio)
     assert "order" in final.text.lower()
     assert "temperature" not in seen[-1] and "no_repeat_ngram_size" not in seen[-1]
 

@@ -105,3 +105,38 @@ def test_each_tenant_has_its_own_words_and_new_knowledge_is_learnt(store, tmp_pa
     assert heard("acme", "几天至减完").text == "几天质检完"
     off = VoiceRuntime(Config.load(home=tmp_path, env={}, overrides={"voice_lexicon": False}))
     assert off.lexicon(store, "acme", wait=True) is None and heard("acme", "住销账户", runtime=off).text == "住销账户"
+
+
+def test_hotwords_are_the_knowledge_bases_distinctive_words():
+    """What whisper is told to expect: words used at least 3 times, rare in general Chinese; never a common
+    word, a number or a function word, however often the knowledge base says it."""
+    from kefu.voice.lexicon import Lexicon
+
+    texts = ["仓库质检通过后退款，质检一般两天。", "质检不合格的退货会寄回。", "订单已经发货，已经出库。",
+             "签收后七天内可以退货，七天内有效，七天无理由。", "寄回地址见订单详情，寄回运费由我们承担。"]
+    hot = Lexicon.from_texts(texts).hotwords()
+    assert hot[:2] == ["质检", "寄回"] or set(hot[:2]) == {"质检", "寄回"}
+    assert not {"已经", "七天", "两天"} & set(hot)
+    assert Lexicon.from_texts(texts).hotwords(1) == hot[:1] and Lexicon.from_texts([]).hotwords() == []
+
+
+def test_a_tenants_calls_expect_its_own_words(store, tmp_path):
+    from kefu.voice.asr import ZH_HOTWORDS
+    from kefu.voice.turn import VoiceRuntime
+
+    store.replace_document(Document("acme", "faq", "a.csv", "FAQ", "faq", "h"), [
+        Chunk(t, kind="faq", question="问题", answer=t, lang="zh") for t in
+        ("仓库质检通过后退款。", "质检一般两天。", "质检不合格会寄回。")])
+
+    class Chat:
+        engine = type("Engine", (), {"store": store})
+
+    rt = VoiceRuntime(Config.load(home=tmp_path, env={}, overrides={}))
+    rt.lexicon(store, "acme", wait=True)
+    rt.lexicon(store, "globex", wait=True)
+    words = rt.hotwords(Chat, "acme").split()
+    assert words[:len(ZH_HOTWORDS.split())] == ZH_HOTWORDS.split() and "质检" in words
+    assert "质检" not in rt.hotwords(Chat, "globex").split()  # another tenant's words stay its own
+    assert rt.hotwords(object(), "acme") is None  # no store: the recogniser's own
+    off = VoiceRuntime(Config.load(home=tmp_path, env={}, overrides={"voice_hotwords": 0}))
+    assert off.hotwords(Chat, "acme") is None
