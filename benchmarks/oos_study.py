@@ -21,7 +21,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -29,7 +28,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nlu import CACHE, ROOT, load_clinc150  # noqa: E402
+from common import write_results  # noqa: E402
+from nlu import CACHE, load_clinc150  # noqa: E402
 
 SPLITS = ("train", "val", "test")
 RULES = {"balanced": None, "val recall>=0.75": 0.75, "val recall>=0.80": 0.80, "val recall>=0.85": 0.85}
@@ -289,9 +289,7 @@ def main() -> int:
         c = row["test_curve_in_scope_at_recall"]
         print(f"{name:<58} " + " / ".join(f"{100 * v:.2f}" for v in c.values()))
     results["protocol"] = __doc__.split("\n\n")[1].strip()
-    out = ROOT / "benchmarks" / "results" / "oos-study.json"
-    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    print(f"wrote {write_results('oos-study', results)}")
     return 0
 
 
