@@ -129,6 +129,11 @@ def _heard(transcript: Transcript) -> dict[str, str]:
     return {"heard": transcript.heard} if transcript.heard else {}
 
 
+def _store_of(chat):
+    """The knowledge store behind a ``ChatService`` (None for a stand-in without one)."""
+    return getattr(getattr(chat, "engine", None), "store", None)
+
+
 def canned_replies(lang: str) -> list[str]:
     """The bot's fixed messages as a call speaks them: not knowing, the queue and the handoff (one per
     reason, first in the queue). ``VoiceRuntime.warm_up`` says their first pieces into the speech cache."""
@@ -394,7 +399,7 @@ class VoiceRuntime:
         """``transcript`` with homophones of the tenant's own words put right (``heard`` keeps what the
         recogniser wrote): 住销账户 → 注销账户, so the question finds its answer. ``chat`` (a ``ChatService``)
         gives the tenant's knowledge; a chat without a store leaves the transcript as heard."""
-        store = getattr(getattr(chat, "engine", None), "store", None)
+        store = _store_of(chat)
         lexicon = self.lexicon(store, tenant) if store is not None else None
         text = lexicon.correct(transcript.text) if lexicon is not None else transcript.text
         if text != transcript.text:
@@ -406,7 +411,7 @@ class VoiceRuntime:
         base's most distinctive (``Lexicon.hotwords``); None (the recogniser's own) before its lexicon is made."""
         from kefu.voice.asr import ZH_HOTWORDS
 
-        store = getattr(getattr(chat, "engine", None), "store", None)
+        store = _store_of(chat)
         count = self.config.voice_hotwords
         lexicon = self.lexicon(store, tenant) if store is not None and count else None
         if lexicon is None:
@@ -686,7 +691,7 @@ class CallSession:
             await self.send_json({"event": "transcript", "text": "", "final": True})
             return
         await self.send_json({"event": "transcript", "text": transcript.text, "language": transcript.language,
-                              "final": True, **({"heard": transcript.heard} if transcript.heard else {})})
+                              "final": True, **_heard(transcript)})
         turn = await asyncio.to_thread(self.chat.post, self.tenant, self.conversation_id, transcript.text,
                                        **_heard(transcript))
         self.turns += 1
