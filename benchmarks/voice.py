@@ -323,6 +323,7 @@ def call_latency(speaker, asr, turns: int, threads: int, cache_seconds: float | 
     limit = config.voice_warm_up_answers if warm_up_answers is None else warm_up_answers
     answers = answers_to_prepare(engine.store, config.tenant, limit)
     took = app.state.voice.warm_up(answers)
+    app.state.voice.lexicon(engine.store, config.tenant, wait=True)  # as kefu serve's warm-up makes it
     log(f"server warm-up (as kefu serve does), {len(answers)} stored answers offered: {took}")
     port = free_port()
     results = []
