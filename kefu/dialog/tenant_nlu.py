@@ -36,6 +36,7 @@ class TenantNLUs:
         self._factory = factory or self._make
         self._loaded: dict[str, _Loaded] = {}
         self._guard = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}  # per tenant, held while its first NLU loads
         self._pool = LazyPool(1, "kefu-nlu-reload")
 
     def get(self, tenant: str):
@@ -43,16 +44,29 @@ class TenantNLUs:
         now = time.monotonic()
         with self._guard:
             entry = self._loaded.get(tenant)
-            if entry is None:  # the version first: a model trained while this one loads is seen next time
-                version = self.version(tenant)
-                entry = self._loaded[tenant] = _Loaded(self._factory(tenant), version, now)
-                return entry.nlu
-            due = every > 0 and not entry.reloading and now - entry.checked >= every
-            if due:
-                entry.checked, entry.reloading = now, True
+            if entry is not None:
+                due = every > 0 and not entry.reloading and now - entry.checked >= every
+                if due:
+                    entry.checked, entry.reloading = now, True
+            else:
+                loading = self._loading.setdefault(tenant, threading.Lock())
+        if entry is None:
+            return self._first(tenant, loading)
         if due:
             self._pool.get().submit(self._reload, tenant, entry)
         return entry.nlu
+
+    def _first(self, tenant: str, loading: threading.Lock):
+        """Load the tenant's NLU once (its first messages wait for it; other tenants' do not)."""
+        with loading:
+            with self._guard:
+                entry = self._loaded.get(tenant)
+            if entry is None:
+                version = self.version(tenant)  # first: a model trained while this one loads is seen next time
+                nlu = self._factory(tenant)
+                with self._guard:
+                    entry = self._loaded[tenant] = _Loaded(nlu, version, time.monotonic())
+            return entry.nlu
 
     def put(self, tenant: str, nlu) -> None:
         """Use ``nlu`` for ``tenant`` (until its intent model or knowledge changes)."""

@@ -76,3 +76,34 @@ def test_with_checks_off_the_nlu_is_loaded_once(tmp_path, embedder):
         assert eng.service.nlu("acme") is first and first.intent is None
     finally:
         eng.close()
+
+
+def test_one_tenants_first_load_does_not_hold_up_another_tenant(engine):
+    """A tenant's NLU loading (its intent model, the embedder warming up) keeps only its own messages waiting."""
+    import threading
+
+    from kefu.dialog.tenant_nlu import TenantNLUs
+
+    entered, release, made = threading.Event(), threading.Event(), []
+
+    def factory(tenant):
+        if tenant == "slow":
+            entered.set()
+            assert release.wait(30)
+        made.append(tenant)
+        return object()
+
+    nlus = TenantNLUs(engine, factory)
+    slow = [threading.Thread(target=nlus.get, args=("slow",)) for _ in range(2)]
+    for t in slow:
+        t.start()
+    assert entered.wait(10)
+    done = threading.Thread(target=nlus.get, args=("fast",))
+    done.start()
+    done.join(10)
+    assert not done.is_alive() and made == ["fast"]  # while "slow" is still loading
+    release.set()
+    for t in slow:
+        t.join(10)
+    assert made == ["fast", "slow"]  # loaded once for its two waiting messages
+    assert nlus.get("slow") is nlus.get("slow")
