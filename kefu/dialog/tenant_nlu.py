@@ -25,6 +25,7 @@ class _Loaded:
     version: tuple
     checked: float
     reloading: bool = False
+    failed: tuple | None = None  # the version whose load failed: tried (and warned of) once, until it changes
 
 
 class TenantNLUs:
@@ -83,9 +84,10 @@ class TenantNLUs:
         return model, sources_version(self.engine.store, tenant)
 
     def _reload(self, tenant: str, entry: _Loaded) -> None:
+        version = None
         try:
             version = self.version(tenant)
-            if version == entry.version:
+            if version in (entry.version, entry.failed):
                 return
             nlu = self._factory(tenant)
             nlu.warm_up()
@@ -94,6 +96,7 @@ class TenantNLUs:
             log.info("tenant %s: NLU reloaded (a new intent model or changed knowledge)", tenant)
             _close(entry.nlu)
         except Exception as exc:  # noqa: BLE001 - a background thread: the old NLU goes on serving
+            entry.failed = version
             log.warning("tenant %s: reloading the NLU failed, the previous one goes on: %s", tenant, exc,
                         exc_info=True)
         finally:
