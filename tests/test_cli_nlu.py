@@ -146,20 +146,28 @@ def test_nlu_needs_text_and_non_utf8_batch(main, home, tmp_path):
     assert result.exit_code == 2 and "not UTF-8" in " ".join(result.output.split())
 
 
-def test_train_tune_layer_flags(main, tmp_path):
+def test_train_tune_layers_flags(main, tmp_path):
     pytest.importorskip("torch", reason="the bilstm extra (torch==2.13.0 CPU) is not installed")
     path = tmp_path / "train.csv"
     path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS), encoding="utf-8")
     base = ["--home", str(tmp_path), "train", "intent", str(path), "--json"]
     small = CliRunner().invoke(main, base)  # no tuning unless asked
     assert small.exit_code == 0, small.output
-    assert json.loads(small.output.strip().splitlines()[-1])["tuned_layer"] is False
-    tuned = CliRunner().invoke(main, [*base, "--tune-layer"])
+    assert json.loads(small.output.strip().splitlines()[-1])["tuned_layers"] is False
+    tuned = CliRunner().invoke(main, [*base, "--tune-layers", "2"])
     assert tuned.exit_code == 0, tuned.output
     card = json.loads(tuned.output.strip().splitlines()[-1])
-    assert card["tuned_layer"]["epochs"] == 3 and card["fusion"]["kind"] == "geometric"
-    wrong = CliRunner().invoke(main, [*base, "--model", "bilstm", "--tune-layer"])
-    assert wrong.exit_code == 2 and "--tune-layer applies to --model ensemble" in wrong.output
+    assert card["tuned_layers"]["epochs"] == 3 and card["tuned_layers"]["layers"] == 2
+    assert card["fusion"]["kind"] == "geometric"
+    one = CliRunner().invoke(main, [*base, "--tune-layer"])  # the older flag: one layer
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.output.strip().splitlines()[-1])["tuned_layers"]["layers"] == 1
+    wrong = CliRunner().invoke(main, [*base, "--model", "bilstm", "--tune-layers", "2"])
+    assert wrong.exit_code == 2 and "--tune-layers applies to --model ensemble" in wrong.output
+    for bad in (["--tune-layers", "13"], ["--tune-layers", "-1"], ["--tune-layers", "two"],
+                ["--tune-layers", "4", "--tune-layer"]):
+        refused = CliRunner().invoke(main, [*base, *bad])
+        assert refused.exit_code == 2 and "tune-layer" in refused.output, bad
 
 
 def test_train_second_embedder_flag(main, tmp_path):
@@ -178,3 +186,18 @@ def test_train_second_embedder_flag(main, tmp_path):
     assert wrong.exit_code == 2 and "--second-embedder applies to --model ensemble" in wrong.output
     versions = sorted(p.name for p in (tmp_path / "models").rglob("v0*"))
     assert versions == ["v0001", "v0002"]  # the refused runs saved nothing
+
+
+def test_train_oos_recall_flag(main, tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS), encoding="utf-8")
+    base = ["--home", str(tmp_path), "train", "intent", str(path), "--json", "--second-embedder", "none"]
+    done = CliRunner().invoke(main, [*base, "--oos-label", "chitchat", "--oos-recall", "1"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output.strip().splitlines()[-1])["oos"]["rule"] == "validation OOS recall >= 1.0"
+    no_oos = CliRunner().invoke(main, [*base, "--oos-recall", "0.8"])  # chitchat is then an ordinary intent
+    assert no_oos.exit_code != 0 and "out-of-scope examples in the training data" in " ".join(no_oos.output.split())
+    for bad in ("0", "1.5", "most"):
+        refused = CliRunner().invoke(main, [*base, "--oos-label", "chitchat", "--oos-recall", bad])
+        assert refused.exit_code == 2 and "--oos-recall" in refused.output, bad
+    assert len(list((tmp_path / "models").rglob("card.json"))) == 1  # the refusals saved nothing

@@ -159,11 +159,11 @@ class UnigramTokenizer:
         return ids[::-1]
 
 
-def _graph(model: E5File, accuracy_level: int = 4) -> bytes:
+def _graph(model: E5File, accuracy_level: int = 4, tapped: int = 1) -> bytes:
     """The encoder (embeddings LayerNorm → N layers → hidden states) as a serialised ONNX model.
 
-    Outputs ``hidden`` (after the last layer) and ``tap`` (the states entering the last layer, which
-    a tuned copy of that layer reads: ``kefu.nlp.tuned_layer``)."""
+    Outputs ``hidden`` (after the last layer) and ``tap`` (the states entering the top ``tapped``
+    layers, which tuned copies of those layers read: ``kefu.nlp.tuned_layers``)."""
     from onnx import TensorProto, helper, numpy_helper
 
     H, F, heads = model.hidden, model.ffn, model.heads
@@ -216,7 +216,7 @@ def _graph(model: E5File, accuracy_level: int = 4) -> bytes:
         x = layernorm(node("Add", [x, linear(merged, p + ".ao", H, H)], p + ".r1"), p + ".aln")
         mid = node("Gelu", [linear(x, p + ".fi", F, H)], p + ".gelu", "com.microsoft")
         x = layernorm(node("Add", [x, linear(mid, p + ".fo", H, F)], p + ".r2"), p + ".oln")
-        if layer == model.layers - 2:
+        if layer == model.layers - 1 - tapped:
             nodes.append(helper.make_node("Identity", [x], ["tap"]))
     nodes.append(helper.make_node("Identity", [x], ["hidden"]))
     graph = helper.make_graph(
@@ -255,15 +255,18 @@ class E5Onnx:
         self._word_scales, self._word_packed = scales, packed
         self._pos = self.file.floats("emb.pos").reshape(-1, H)
         self._type = self.file.floats("emb.type")[:H]
-        self._sessions: dict[int, object] = {}
+        self._sessions: dict[tuple[int, int], object] = {}
         self._lock = threading.Lock()
         self.session(self.threads)
 
-    def session(self, threads: int):
-        """The ONNX Runtime session running on ``threads`` intra-op threads (made once)."""
+    def session(self, threads: int, tapped: int = 1):
+        """The ONNX Runtime session running on ``threads`` intra-op threads whose ``tap`` output holds the
+        states entering the top ``tapped`` layers (made once)."""
         threads = max(1, int(threads))
+        if not 1 <= tapped <= self.file.layers:
+            raise BackendError(f"the encoder has {self.file.layers} layers: cannot tap the top {tapped}")
         with self._lock:
-            if threads not in self._sessions:
+            if (threads, tapped) not in self._sessions:
                 import onnxruntime as ort
 
                 options = ort.SessionOptions()
@@ -273,9 +276,9 @@ class E5Onnx:
                 # Spin between the operators of a run (waking a sleeping thread per operator costs
                 # more than it saves), never after it: idle cores stay free for NER and other requests.
                 options.add_session_config_entry("session.force_spinning_stop", "1")
-                self._sessions[threads] = ort.InferenceSession(_graph(self.file), options,
-                                                               providers=["CPUExecutionProvider"])
-            return self._sessions[threads]
+                self._sessions[threads, tapped] = ort.InferenceSession(
+                    _graph(self.file, tapped=tapped), options, providers=["CPUExecutionProvider"])
+            return self._sessions[threads, tapped]
 
     def _embed_rows(self, ids: np.ndarray) -> np.ndarray:
         packed = self._word_packed[ids]  # [..., blocks, 16]
@@ -292,9 +295,10 @@ class E5Onnx:
                 out.append((i, [self.file.bos, *part, self.file.eos], max(len(part), 1)))
         return out
 
-    def _forward(self, windows: list[list[int]], states: bool = False, threads: int | None = None):
+    def _forward(self, windows: list[list[int]], states: bool = False, threads: int | None = None,
+                 tapped: int = 1):
         """Mean of the final hidden states over each window's tokens (padding excluded); with
-        ``states``, also the ``tap`` states ``[B, L, H]`` (float16) entering the last layer."""
+        ``states``, also the ``tap`` states ``[B, L, H]`` (float16) entering the top ``tapped`` layers."""
         length = max(len(w) for w in windows)
         ids = np.zeros((len(windows), length), dtype=np.int64)
         mask = np.zeros((len(windows), length), dtype=np.float32)
@@ -304,15 +308,16 @@ class E5Onnx:
         x = self._embed_rows(ids) + self._pos[:length][None] + self._type
         bias = ((mask - 1.0) * 1e30)[:, None, None, :]
         wanted = ["hidden", "tap"] if states else ["hidden"]
-        session = self.session(threads or self.threads)
+        session = self.session(threads or self.threads, tapped if states else 1)
         out = session.run(wanted, {"embeddings": x.astype(np.float32), "mask_bias": bias})
         pooled = (out[0] * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return (pooled, out[1].astype(np.float16)) if states else pooled
 
-    def encode(self, texts: list[str], is_query: bool, states: int = 0, threads: int | None = None):
+    def encode(self, texts: list[str], is_query: bool, states: int = 0, threads: int | None = None,
+               tapped: int = 1):
         """Unit vectors of ``texts`` (on ``threads`` intra-op threads). With ``states`` > 0, also each
-        text's ``tap`` states (the hidden states entering the last layer) for its first ``states``
-        tokens, as ``[tokens, H]`` float16 arrays: ``(vectors, states)`` from the same pass."""
+        text's ``tap`` states (the hidden states entering the top ``tapped`` layers) for its first
+        ``states`` tokens, as ``[tokens, H]`` float16 arrays: ``(vectors, states)`` from the same pass."""
         windows = self._windows(texts, "query: " if is_query else "passage: ")
         taps: list[np.ndarray | None] = [None] * len(texts)
         first: dict[int, int] = {}
@@ -334,7 +339,7 @@ class E5Onnx:
             picked = order[start:end]
             group = [windows[j] for j in picked]
             if states:
-                pooled, tap = self._forward([w[1] for w in group], states=True, threads=threads)
+                pooled, tap = self._forward([w[1] for w in group], states=True, threads=threads, tapped=tapped)
             else:
                 pooled, tap = self._forward([w[1] for w in group], threads=threads), None
             for row, (j, (text, ids, w), vec) in enumerate(zip(picked, group, pooled)):

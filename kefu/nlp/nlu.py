@@ -25,7 +25,7 @@ from kefu.nlp.entities import Entity, EntityExtractor, Gazetteer
 from kefu.nlp.intent import IntentClassifier, IntentPrediction
 from kefu.nlp.sentiment import ConversationSentiment, Sentiment, SentimentAnalyzer
 from kefu.nlp.text import detect_language
-from kefu.nlp.tuned_layer import MAX_TOKENS as TUNED_MAX_TOKENS
+from kefu.nlp.tuned_layers import MAX_TOKENS as TUNED_MAX_TOKENS
 from kefu.pool import LazyPool
 
 
@@ -147,7 +147,7 @@ class NLU:
         states = None
         source = state_source(self.embedder) if getattr(self.intent, "needs_states", False) else None
         if source is not None:  # the intent model's tuned layer reads token states of the same pass
-            vectors, states = source.embed_queries_with_states(unique, TUNED_MAX_TOKENS)
+            vectors, states = source.embed_queries_with_states(unique, TUNED_MAX_TOKENS, self.intent.state_layers)
         else:
             vectors = self.embedder.embed_queries(unique)
         row = {t: i for i, t in enumerate(unique)}

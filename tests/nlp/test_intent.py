@@ -347,3 +347,40 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "inten
 def test_reads_banking77_as_published():
     d = read_labelled(SHARED / "banking77_test.csv")
     assert len(set(d.labels)) == 77 and len(d) >= 3000
+
+
+def test_oos_recall_rule_picks_the_lowest_threshold_reaching_the_recall():
+    from kefu.nlp.intent import _decide, _pick_threshold
+
+    labels = ["a", "b", OOS]
+    rng = np.random.default_rng(0)
+    y = np.array(["a"] * 40 + ["b"] * 40 + [OOS] * 20)
+    proba = rng.dirichlet([1, 1, 1], size=len(y)).astype(np.float32)
+    proba[:80, 0] += np.where(y[:80] == "a", 2.0, 0.0)  # in-scope rows mostly confident
+    proba[:80, 1] += np.where(y[:80] == "b", 2.0, 0.0)
+    proba /= proba.sum(1, keepdims=True)
+    for recall in (0.25, 0.5, 0.8, 1.0):
+        t = _pick_threshold(labels, proba, y, None, recall)
+        said = np.asarray(_decide(labels, proba, t))
+        got = np.mean(said[y == OOS] == OOS)
+        assert got >= recall
+        lower = np.asarray(_decide(labels, proba, t - 2e-6))  # any lower threshold misses the recall
+        assert np.mean(lower[y == OOS] == OOS) < recall or t <= 2e-6
+    assert _pick_threshold(labels, proba, y, None, 0.8) > _pick_threshold(labels, proba, y, None, 0.5)
+
+
+def test_fit_with_an_oos_recall_and_its_bad_input():
+    from kefu.nlp.embed import HashEmbedder
+
+    m = EnsembleIntentModel.fit(data(with_oos=True), HashEmbedder(), val_fraction=0.25, oos_recall=1.0, view=None)
+    assert m.card["oos"]["rule"] == "validation OOS recall >= 1.0"
+    assert m.card["validation_metrics"]["oos_recall"] == 1.0
+    plain = EnsembleIntentModel.fit(data(with_oos=True), HashEmbedder(), val_fraction=0.25, view=None)
+    assert plain.card["oos"]["rule"] == "balanced"
+    with pytest.raises(InputError, match="out-of-scope examples in the training data"):
+        EnsembleIntentModel.fit(data(), HashEmbedder(), oos_recall=0.8, view=None)
+    with pytest.raises(InputError, match="out-of-scope examples in the validation file"):
+        EnsembleIntentModel.fit(data(with_oos=True), HashEmbedder(), val=data(), oos_recall=0.8, view=None)
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(InputError, match="oos_recall must be"):
+            EnsembleIntentModel.fit(data(with_oos=True), HashEmbedder(), oos_recall=bad, view=None)
