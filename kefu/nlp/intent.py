@@ -27,7 +27,6 @@ every model kind shares (``kefu.nlp.intent_base``) and the seed design's BiLSTM 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ from kefu.nlp.intent_base import (
     _clip,
     _prediction,
     _read_card,
+    _write_card,
 )
 from kefu.nlp.intent_bilstm import BiLSTMIntentModel
 from kefu.nlp.intent_data import (
@@ -394,10 +394,7 @@ class EnsembleIntentModel:
             **self.tfidf.to_arrays("tfidf_"),
             **(self.tuned.to_arrays("tuned_") if self.tuned is not None else {}),
         )
-        (folder / "card.json").write_text(
-            json.dumps(self.card, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-        return folder
+        return _write_card(folder, self.card)
 
     @classmethod
     def load(cls, folder: str | Path) -> EnsembleIntentModel:

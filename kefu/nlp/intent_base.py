@@ -73,3 +73,9 @@ def _read_card(folder: Path) -> dict[str, Any]:
         raise InputError(f"{path}: unsupported model format {card.get('format')!r} "
                          f"(expected {FORMAT!r} or {FORMAT_VIEW!r})")
     return card
+
+
+def _write_card(folder: Path, card: dict[str, Any]) -> Path:
+    """Write ``card`` beside the model's arrays; returns ``folder``."""
+    (folder / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=2), encoding="utf-8")
+    return folder

@@ -4,7 +4,6 @@ Adam (needs PyTorch: ``pip install 'kefu[bilstm]'``); saved, versioned and loade
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ import numpy as np
 from kefu.errors import InputError
 from kefu.nlp.embed import Embedder
 from kefu.nlp.features import data_hash
-from kefu.nlp.intent_base import FORMAT, OOS, IntentPrediction, _clip, _prediction, _read_card
+from kefu.nlp.intent_base import FORMAT, OOS, IntentPrediction, _clip, _prediction, _read_card, _write_card
 from kefu.nlp.intent_data import TrainingData, check_oos_recall, check_trainable, stratified_split
 from kefu.nlp.intent_metrics import _decide, _pick_threshold, evaluate
 
@@ -244,10 +243,7 @@ class BiLSTMIntentModel:
             dims=np.asarray([self.dim, self.hidden]),
             **{f"state__{k}": v for k, v in self.state.items()},
         )
-        (folder / "card.json").write_text(
-            json.dumps(self.card, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
-        return folder
+        return _write_card(folder, self.card)
 
     @classmethod
     def load(cls, folder: str | Path) -> BiLSTMIntentModel:
