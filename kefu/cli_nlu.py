@@ -125,6 +125,8 @@ def train_intent_cmd():
         if tune_one and tune_layers not in (0, 1):
             raise click.UsageError("give --tune-layers N or --tune-layer (one layer), not both")
         tune_layers = tune_layers or int(tune_one)
+        if not tune_layers and ctx.get_parameter_source("tune_epochs") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--tune-epochs applies with --tune-layers N")
         extra = {"tune_layers": tune_layers, "tune_epochs": tune_epochs} if tune_layers else {}
         if oos_recall is not None:
             extra["oos_recall"] = oos_recall

@@ -165,7 +165,7 @@ def test_train_tune_layers_flags(main, tmp_path):
     wrong = CliRunner().invoke(main, [*base, "--model", "bilstm", "--tune-layers", "2"])
     assert wrong.exit_code == 2 and "--tune-layers applies to --model ensemble" in wrong.output
     for bad in (["--tune-layers", "13"], ["--tune-layers", "-1"], ["--tune-layers", "two"],
-                ["--tune-layers", "4", "--tune-layer"]):
+                ["--tune-layers", "4", "--tune-layer"], ["--tune-epochs", "2"]):
         refused = CliRunner().invoke(main, [*base, *bad])
         assert refused.exit_code == 2 and "tune-layer" in refused.output, bad
 

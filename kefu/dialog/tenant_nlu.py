@@ -17,6 +17,7 @@ from kefu.pool import LazyPool
 from kefu.store.base import sources_version
 
 log = logging.getLogger("kefu.dialog")
+RETRY_FAILED_S = 600.0  # a model that failed to load (broken, or memory short) is tried again after this
 
 
 @dataclass
@@ -25,7 +26,8 @@ class _Loaded:
     version: tuple
     checked: float
     reloading: bool = False
-    failed: tuple | None = None  # the version whose load failed: tried (and warned of) once, until it changes
+    failed: tuple | None = None  # the version whose load failed: tried again only after RETRY_FAILED_S
+    failed_at: float = 0.0
 
 
 class TenantNLUs:
@@ -87,7 +89,8 @@ class TenantNLUs:
         version = None
         try:
             version = self.version(tenant)
-            if version in (entry.version, entry.failed):
+            if version == entry.version or (version == entry.failed
+                                            and time.monotonic() - entry.failed_at < RETRY_FAILED_S):
                 return
             nlu = self._factory(tenant)
             nlu.warm_up()
@@ -96,7 +99,7 @@ class TenantNLUs:
             log.info("tenant %s: NLU reloaded (a new intent model or changed knowledge)", tenant)
             _close(entry.nlu)
         except Exception as exc:  # noqa: BLE001 - a background thread: the old NLU goes on serving
-            entry.failed = version
+            entry.failed, entry.failed_at = version, time.monotonic()
             log.warning("tenant %s: reloading the NLU failed, the previous one goes on: %s", tenant, exc,
                         exc_info=True)
         finally:

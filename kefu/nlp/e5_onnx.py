@@ -200,6 +200,8 @@ def _graph(model: E5File, accuracy_level: int = 4, tapped: int = 1) -> bytes:
         return node("Transpose", [shaped], name + ".t", perm=[0, 2, 1, 3])
 
     x = layernorm("embeddings", "emb.ln")
+    if tapped == model.layers:  # every layer tuned: the tap is the embeddings' output
+        nodes.append(helper.make_node("Identity", [x], ["tap"]))
     bias = "mask_bias"  # [B, 1, 1, L]: 0 for tokens, -1e30 for padding
     scale = const("scale", np.array(1.0 / np.sqrt(H // heads), dtype=np.float32))
     for layer in range(model.layers):

@@ -41,6 +41,7 @@ from kefu.nlp.embed import Embedder, state_source
 from kefu.nlp.features import CharTfidf, data_hash, fit_logreg, linear_proba, softmax
 from kefu.nlp.intent_base import (
     FORMAT,
+    FORMAT_TUNED,
     FORMAT_VIEW,
     MAX_CHARS,
     OOS,
@@ -216,7 +217,7 @@ class EnsembleIntentModel:
         model._view_embedder = second if use_view else None
         counts = data.counts()
         model.card = {
-            "format": FORMAT_VIEW if use_view else FORMAT,
+            "format": FORMAT_TUNED if model.tuned is not None else FORMAT_VIEW if use_view else FORMAT,
             "model": cls.kind,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "embedder": {"name": embedder.name, "dim": int(embedder.dim)},

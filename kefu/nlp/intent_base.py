@@ -18,6 +18,7 @@ from kefu.nlp.text import normalize
 OOS = "oos"
 FORMAT = "kefu-intent/1"
 FORMAT_VIEW = "kefu-intent/2"  # models with a second embedder's head: kefu before it refuses them, by name
+FORMAT_TUNED = "kefu-intent/3"  # models with tuned encoder layers (numbered arrays): the same, for kefu before them
 MAX_CHARS = 1000  # longer messages are classified on their first MAX_CHARS characters
 
 
@@ -69,9 +70,9 @@ def _read_card(folder: Path) -> dict[str, Any]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: unreadable model card: {exc}") from None
-    if card.get("format") not in (FORMAT, FORMAT_VIEW):
+    if card.get("format") not in (FORMAT, FORMAT_VIEW, FORMAT_TUNED):
         raise InputError(f"{path}: unsupported model format {card.get('format')!r} "
-                         f"(expected {FORMAT!r} or {FORMAT_VIEW!r})")
+                         f"(expected {FORMAT!r}, {FORMAT_VIEW!r} or {FORMAT_TUNED!r})")
     return card
 
 

@@ -256,7 +256,9 @@ def check_oos_recall(oos_recall: float | None, data: TrainingData, val: Training
     if not 0.0 < oos_recall <= 1.0:
         raise InputError(f"oos_recall must be above 0 and at most 1, not {oos_recall}")
     rows = val if val is not None else data
-    if OOS not in set(rows.labels):
-        where = "the validation file" if val is not None else "the training data"
-        raise InputError(f"an out-of-scope recall needs out-of-scope examples in {where}",
+    needed = 1 if val is not None else 2  # without a validation file one is held out for calibration
+    if list(rows.labels).count(OOS) < needed:
+        where = "the validation file" if val is not None else "the training data (one is held out)"
+        raise InputError(f"an out-of-scope recall needs {'an' if needed == 1 else 'at least 2'} out-of-scope "
+                         f"example{'s' if needed > 1 else ''} in {where}",
                          hint="label them and pass --oos-label, or train without --oos-recall")

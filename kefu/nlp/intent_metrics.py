@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from kefu.errors import InputError
 from kefu.nlp.intent_base import OOS
 
 SMALL_VAL = 30  # validation rows below which the out-of-scope threshold is set leniently
@@ -79,6 +80,9 @@ def _pick_threshold(
     conf = proba.max(1)
     top = np.asarray(labels)[proba.argmax(1)]
     is_oos = y == OOS
+    if oos_recall is not None and not is_oos.any():
+        raise InputError("an out-of-scope recall needs out-of-scope rows among the validation rows, and the "
+                         "held-out rows have none", hint="label more out-of-scope examples, or pass --val FILE")
     if not is_oos.any():
         keep = target_in_scope if target_in_scope is not None else 0.97
         if not len(conf):

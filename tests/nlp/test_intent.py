@@ -379,7 +379,11 @@ def test_fit_with_an_oos_recall_and_its_bad_input():
     assert plain.card["oos"]["rule"] == "balanced"
     with pytest.raises(InputError, match="out-of-scope examples in the training data"):
         EnsembleIntentModel.fit(data(), HashEmbedder(), oos_recall=0.8, view=None)
-    with pytest.raises(InputError, match="out-of-scope examples in the validation file"):
+    one = data()
+    one = TrainingData([*one.texts, "tell me a joke"], [*one.labels, OOS], "test")
+    with pytest.raises(InputError, match="at least 2 out-of-scope examples in the training data"):
+        EnsembleIntentModel.fit(one, HashEmbedder(), oos_recall=0.8, view=None)  # none would be held out
+    with pytest.raises(InputError, match="out-of-scope example in the validation file"):
         EnsembleIntentModel.fit(data(with_oos=True), HashEmbedder(), val=data(), oos_recall=0.8, view=None)
     for bad in (0.0, -0.5, 1.5, float("nan")):
         with pytest.raises(InputError, match="oos_recall must be"):

@@ -23,7 +23,7 @@ def test_states_come_from_the_same_pass_as_the_vectors():
     assert max(s.shape[0] for s in states) == 48 and all(s.dtype == np.float16 for s in states)
 
 
-@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("count", [1, 3, 12])
 def test_numpy_layers_with_the_original_weights_reproduce_the_embedder(count):
     """The dequantised top layers applied to the states tapped below them give back the embedding (cos ≈ 1),
     one message at a time and padded together in one batch."""
@@ -53,7 +53,7 @@ def test_layer_counts_out_of_range_are_refused():
     from kefu.nlp.e5_onnx import shared_model
 
     file = shared_model().file
-    for count in (0, file.layers + 1):
+    for count in (0, -1, file.layers + 1):
         with pytest.raises(InputError, match="top layers"):
             top_layer_weights(file, count)
         with pytest.raises(BackendError, match="cannot tap"):
@@ -71,6 +71,7 @@ def test_ensemble_with_tuned_layer_card_predictions_and_round_trip(tuned, tmp_pa
     card = tuned.card
     assert card["fusion"]["kind"] == "geometric" and card["tuned_layers"]["epochs"] == 4
     assert card["tuned_layers"]["layers"] == 2
+    assert card["format"] == ("kefu-intent/3" if tuned.tuned is not None else "kefu-intent/2")
     assert abs(sum(card["fusion"][k] for k in ("embedding", "char", "second_embedder", "tuned_layers")) - 1.0) < 1e-6
     preds = tuned.predict(["can you give me my money back?", "我的快递怎么还没到"])
     assert [p.label for p in preds] == ["refund", "shipping"]
