@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from kefu.ingest.loaders.base import QA, Conversation
-from kefu.nlp.text import normalize
+from kefu.nlp.text import has_han, normalize
 
 _PUNCT = re.compile(r"[\s\W_]+", re.U)
 # Whole-turn noise, matched after removing punctuation and spaces, lower-cased.
@@ -40,7 +40,7 @@ _INFO_REQUEST = re.compile(r"订单号|单号|手机号|order (?:number|id|no)|y
 def is_info_request(text: str) -> bool:
     """A short agent turn that asks the customer for details rather than answering."""
     text = normalize(text)
-    short = len(text) < (40 if re.search(r"[\u4e00-\u9fff]", text) else 80)
+    short = len(text) < (40 if has_han(text) else 80)
     return short and (bool(_INFO_REQUEST.search(text)) or text.endswith(("?", "？")))
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from kefu.nlp.pii import find_pii
-from kefu.nlp.text import split_sentences
+from kefu.nlp.text import has_han, split_sentences
 
 INJECTION = [re.compile(p, re.IGNORECASE) for p in (
     r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|"
@@ -53,7 +53,7 @@ def neutralise(text: str) -> tuple[str, int]:
             removed += 1
             continue
         kept.append(sentence)
-    glue = "" if re.search(r"[\u4e00-\u9fff]", text) else " "
+    glue = "" if has_han(text) else " "
     return DELIMITERS.sub(" ", glue.join(kept)).strip(), removed
 
 

@@ -6,6 +6,7 @@ import unicodedata
 from functools import lru_cache
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+HAN = re.compile(r"[\u4e00-\u9fff]")  # the common Chinese characters (CJK Unified Ideographs)
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
@@ -37,6 +38,11 @@ def normalize(text: str) -> str:
     text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def has_han(text: str) -> bool:
+    """Whether ``text`` holds a common Chinese character."""
+    return HAN.search(text) is not None
 
 
 def detect_language(text: str) -> str:

