@@ -182,9 +182,9 @@ def sources(ctx, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
-    table = Table("source", "documents", "chunks", "updated")
+    table = Table("source", "documents", "chunks", "updated (UTC)")
     for r in rows:
-        table.add_row(r["source"], str(r["documents"]), str(r["chunks"]), r["updated_at"] or "")
+        table.add_row(r["source"], str(r["documents"]), str(r["chunks"]), (r["updated_at"] or "")[:19])
     out.print(table if rows else "no sources yet: run `kefu ingest PATH`")
 
 

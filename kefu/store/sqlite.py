@@ -72,7 +72,9 @@ def _locked(method):
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # Microseconds: a source edited twice within a second (same counts) must still read as changed
+    # (``sources_version``); ISO strings with and without them still order by time.
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class SQLiteStore:

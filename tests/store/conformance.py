@@ -207,6 +207,14 @@ class StoreConformance:
             ("docs", 3, 4), ("faq", 1, 2)]
         assert all(s["updated_at"] for s in sources)
 
+    def test_sources_version_sees_an_edit_within_the_same_second(self, store):
+        from kefu.store.base import sources_version
+
+        store.replace_document(doc("docs/a.md", source="docs"), [chunk("apple", axis(0))])
+        before = sources_version(store, "acme")
+        store.replace_document(doc("docs/a.md", source="docs"), [chunk("banana", axis(1))])  # same counts
+        assert sources_version(store, "acme") != before
+
     def test_delete_source(self, store):
         store.replace_document(doc("docs/a.md", source="docs"), [chunk("docs apple", axis(0))])
         store.replace_document(doc("docs/b.md", source="docs"), [chunk("docs banana", axis(1))])
