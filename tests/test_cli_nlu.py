@@ -201,3 +201,29 @@ def test_train_oos_recall_flag(main, tmp_path):
         refused = CliRunner().invoke(main, [*base, "--oos-label", "chitchat", "--oos-recall", bad])
         assert refused.exit_code == 2 and "--oos-recall" in refused.output, bad
     assert len(list((tmp_path / "models").rglob("card.json"))) == 1  # the refusals saved nothing
+
+
+def test_train_oos_score_flag(main, tmp_path):
+    from tests.nlp.test_oos_score import VAL_IN, VAL_OOS
+
+    path, val = tmp_path / "train.csv", tmp_path / "val.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in ROWS), encoding="utf-8")
+    val_rows = [(t + end, lab) for lab in ("refund", "shipping", "password") for t in VAL_IN[lab]
+                for end in ("", " please")]
+    val_rows += [(t, "chitchat") for t in VAL_OOS]
+    val.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in val_rows), encoding="utf-8")
+    base = ["--home", str(tmp_path), "train", "intent", str(path), "--oos-label", "chitchat",
+            "--second-embedder", "none"]
+    learned = CliRunner().invoke(main, [*base, "--val", str(val)])  # auto: 22 out-of-scope validation rows
+    assert learned.exit_code == 0, learned.output
+    assert "(on the learned score)" in " ".join(learned.output.split())
+    done = CliRunner().invoke(main, [*base, "--val", str(val), "--oos-score", "probability", "--json"])
+    assert json.loads(done.output.strip().splitlines()[-1])["oos"]["score"] == "max probability"
+    few = CliRunner().invoke(main, [*base, "--oos-score", "learned"])  # 15 % of 3 chitchat rows held out
+    assert few.exit_code != 0 and "needs at least 20 out-of-scope" in " ".join(few.output.split())
+    for bad in ("best", "'; DROP TABLE x;--"):
+        refused = CliRunner().invoke(main, [*base, "--oos-score", bad])
+        assert refused.exit_code == 2 and "--oos-score" in refused.output, bad
+    wrong = CliRunner().invoke(main, [*base[:-2], "--model", "bilstm", "--oos-score", "learned"])
+    assert wrong.exit_code == 2 and "--oos-score applies to --model ensemble" in wrong.output
+    assert len(list((tmp_path / "models").rglob("card.json"))) == 2  # the refusals saved nothing

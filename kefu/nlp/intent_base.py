@@ -19,6 +19,7 @@ OOS = "oos"
 FORMAT = "kefu-intent/1"
 FORMAT_VIEW = "kefu-intent/2"  # models with a second embedder's head: kefu before it refuses them, by name
 FORMAT_TUNED = "kefu-intent/3"  # models with tuned encoder layers (numbered arrays): the same, for kefu before them
+FORMAT_SCORED = "kefu-intent/4"  # models with a learned out-of-scope score (its threshold is on that score)
 MAX_CHARS = 1000  # longer messages are classified on their first MAX_CHARS characters
 
 
@@ -54,11 +55,12 @@ def _clip(texts: Sequence[str]) -> list[str]:
     return [normalize(t[: MAX_CHARS * 2])[:MAX_CHARS] if t else "" for t in texts]
 
 
-def _prediction(labels: list[str], row: np.ndarray, threshold: float) -> IntentPrediction:
+def _prediction(labels: list[str], row: np.ndarray, threshold: float, score: float | None = None) -> IntentPrediction:
+    """``score``: a learned out-of-scope score the threshold applies to instead of the top probability."""
     order = np.argsort(-row)[:3]
     top = [(labels[i], float(row[i])) for i in order]
     label, conf = top[0]
-    oos = label == OOS or conf < threshold
+    oos = label == OOS or (conf if score is None else score) < threshold
     return IntentPrediction(OOS if oos else label, conf, oos, top)
 
 
@@ -70,9 +72,10 @@ def _read_card(folder: Path) -> dict[str, Any]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: unreadable model card: {exc}") from None
-    if card.get("format") not in (FORMAT, FORMAT_VIEW, FORMAT_TUNED):
+    formats = (FORMAT, FORMAT_VIEW, FORMAT_TUNED, FORMAT_SCORED)
+    if card.get("format") not in formats:
         raise InputError(f"{path}: unsupported model format {card.get('format')!r} "
-                         f"(expected {FORMAT!r}, {FORMAT_VIEW!r} or {FORMAT_TUNED!r})")
+                         f"(expected one of {', '.join(map(repr, formats))})")
     return card
 
 

@@ -66,6 +66,7 @@ def evaluate(gold: Sequence[str], pred: Sequence[str], top_confusions: int = 10)
 def _pick_threshold(
     labels: list[str], proba: np.ndarray, y: np.ndarray, target_in_scope: float | None,
     oos_recall: float | None = None,
+    scores: np.ndarray | None = None,
 ) -> float:
     """Confidence threshold below which a message is out of scope.
 
@@ -75,9 +76,10 @@ def _pick_threshold(
     keeping in-scope accuracy within 1 point of its value without a threshold. Without them: the
     threshold keeping ``target_in_scope`` (default 97%) of in-scope validation rows; from fewer than
     ``SMALL_VAL`` rows that quantile is little more than the least confident row, so the threshold is
-    set halfway from it down to the uniform probability.
+    set halfway from it down to the uniform probability. ``scores``: judge by these (a learned out-of-scope
+    score, high in scope) instead of the max probability.
     """
-    conf = proba.max(1)
+    conf = proba.max(1) if scores is None else np.asarray(scores, dtype=np.float64)
     top = np.asarray(labels)[proba.argmax(1)]
     is_oos = y == OOS
     if oos_recall is not None and not is_oos.any():
@@ -118,6 +120,7 @@ def _threshold_for_recall(conf: np.ndarray, said_oos: np.ndarray, is_oos: np.nda
     return float(scores[needed - 1]) + 1e-6  # a margin that survives the float32 the model is saved in
 
 
-def _decide(labels: list[str], proba: np.ndarray, threshold: float) -> list[str]:
+def _decide(labels: list[str], proba: np.ndarray, threshold: float, scores: np.ndarray | None = None) -> list[str]:
+    """Each row's label: its top one, or ``oos`` below ``threshold`` (on the max probability, or on ``scores``)."""
     top = np.asarray(labels)[proba.argmax(1)]
-    return np.where(proba.max(1) < threshold, OOS, top).tolist()
+    return np.where((proba.max(1) if scores is None else scores) < threshold, OOS, top).tolist()
