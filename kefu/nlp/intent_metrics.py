@@ -93,12 +93,15 @@ def _pick_threshold(
         if len(conf) < SMALL_VAL:
             threshold -= (threshold - 1.0 / len(labels)) / 2
         return threshold
+    # A threshold that rejects nothing: 0 for a probability; below every score for a learned score (unbounded)
+    nothing = 0.0 if scores is None else float(conf.min()) - 1.0
     if oos_recall is not None:
-        return _threshold_for_recall(conf, top == OOS, is_oos, oos_recall)
+        return _threshold_for_recall(conf, top == OOS, is_oos, oos_recall, nothing)
     base_in = float(np.mean(top[~is_oos] == y[~is_oos])) if (~is_oos).any() else 1.0
     floor = base_in - 0.01 if target_in_scope is None else target_in_scope
-    best_t, best_score = 0.0, -1.0
-    for t in np.unique(np.round(conf, 3)):
+    best_t, best_score = nothing, -1.0
+    candidates = np.unique(np.round(conf, 3))
+    for t in candidates if scores is None else np.r_[nothing, candidates]:
         pred = np.where(conf < t, OOS, top)
         in_acc = float(np.mean(pred[~is_oos] == y[~is_oos])) if (~is_oos).any() else 1.0
         oos_rec = float(np.mean(pred[is_oos] == OOS))
@@ -110,13 +113,14 @@ def _pick_threshold(
     return best_t
 
 
-def _threshold_for_recall(conf: np.ndarray, said_oos: np.ndarray, is_oos: np.ndarray, recall: float) -> float:
+def _threshold_for_recall(conf: np.ndarray, said_oos: np.ndarray, is_oos: np.ndarray, recall: float,
+                          nothing: float = 0.0) -> float:
     """The lowest threshold under which at least ``recall`` of the out-of-scope rows fall (or are already
-    classed out of scope)."""
+    classed out of scope); ``nothing`` (a threshold that rejects nothing) when the trained class alone does."""
     scores = np.sort(np.where(said_oos, -np.inf, conf)[is_oos])
     needed = int(np.ceil(recall * len(scores) - 1e-9))
     if needed <= 0 or np.isneginf(scores[needed - 1]):
-        return 0.0
+        return nothing
     return float(scores[needed - 1]) + 1e-6  # a margin that survives the float32 the model is saved in
 
 

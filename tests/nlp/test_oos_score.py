@@ -124,3 +124,59 @@ def test_learned_oos_score_bad_input():
     auto = EnsembleIntentModel.fit(data(with_oos=True), HashEmbedder(), view=None, val_fraction=0.25)
     assert auto.oos_scorer is None  # auto: too few rows, the max probability as before
     assert len(EXAMPLES) == 5 and len(OOS_EXAMPLES) == 8
+
+
+def test_thresholds_on_a_learned_score_reject_nothing_when_nothing_is_needed():
+    from kefu.nlp.intent_metrics import _decide, _pick_threshold
+
+    labels = ["a", "b", OOS]
+    y = np.array(["a"] * 50 + ["b"] * 50 + [OOS] * 40)
+    proba = np.full((140, 3), 0.05)
+    proba[:50, 0] = proba[50:100, 1] = proba[100:132, 2] = proba[132:, 0] = 0.9  # the class catches 32 of 40
+    scores = np.r_[np.linspace(-0.5, 5, 100), np.linspace(-6, -1, 40)]  # logits: negative is not a rejection
+    t = _pick_threshold(labels, proba, y, None, 0.75, scores=scores)
+    assert t < scores.min()  # the trained class alone reaches 0.75: nothing rejected (0.0 would reject 10)
+    assert _decide(labels, proba, t, scores)[:100] == list(y[:100])
+    t = _pick_threshold(labels, proba, y, None, 0.9, scores=scores)  # now 4 more must go: the 4 lowest
+    said = np.asarray(_decide(labels, proba, t, scores))
+    assert np.mean(said[100:] == OOS) >= 0.9 and np.all(said[:100] == y[:100])
+    # balanced rule, no cut keeps in-scope accuracy within the floor: a threshold below every score
+    flat = np.r_[np.full(100, -2.0), np.full(40, -2.0)]
+    assert _pick_threshold(labels, proba, y, None, None, scores=flat) < -2.0
+
+
+class _SecondHash:
+    """A second embedder for the tests (hash vectors of another size)."""
+
+    name = "hash-second"
+
+    def __init__(self):
+        from kefu.nlp.embed import HashEmbedder
+
+        self._inner = HashEmbedder(64)
+        self.dim = self._inner.dim
+
+    def embed_queries(self, texts):
+        return self._inner.embed_queries(texts)
+
+
+def test_learned_score_with_a_held_out_split_and_a_second_embedder(tmp_path):
+    from kefu.nlp.embed import HashEmbedder
+
+    rows = [(t, lab) for lab, ts in EXAMPLES.items() for t in ts] + [(t, lab) for lab, ts in VAL_IN.items() for t in ts]
+    rows += [(t + " please", lab) for t, lab in rows] + [(t + " now", lab) for t, lab in rows]
+    oos = OOS_EXAMPLES + VAL_OOS
+    rows += [(t, OOS) for t in oos] + [(t + " ok", OOS) for t in oos]
+    d = TrainingData([t for t, _ in rows], [lab for _, lab in rows], "mixed")
+    second = _SecondHash()
+    m = EnsembleIntentModel.fit(d, HashEmbedder(), view=second, val_fraction=0.4, oos_score="learned")
+    assert m.card["oos"]["score"] == "learned" and "held-out training rows" in m.card["oos"]["calibrated_on"]
+    assert m.view == "hash-second" and len(m.oos_scorer.geometries) == 2  # its head has weight here
+    texts = ["I want my money back", "what is the weather", "帮我定个闹钟", "where is my parcel"]
+    before = m.oos_scorer.score(m.oos_signals(texts)[1])
+    save_versioned(m, tmp_path / "intent")
+    back = load_intent_model(tmp_path / "intent").bind(HashEmbedder())
+    back._view_embedder = second  # not a registered embedder: given as the fit was
+    assert np.allclose(back.oos_scorer.score(back.oos_signals(texts)[1]), before, atol=1e-5)
+    assert back.threshold == m.threshold  # saved as float64: the threshold on a logit is not rounded
+    assert [(p.label, p.oos) for p in back.predict(texts)] == [(p.label, p.oos) for p in m.predict(texts)]
