@@ -16,7 +16,7 @@ benchmarks/oos_study.py``; figures in the README).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +50,10 @@ class Geometry:
     means: np.ndarray  # (in-scope labels, dim)
     precision: np.ndarray  # (dim, dim), inverse of the shrunk shared covariance
     in_scope: np.ndarray  # indices of the labels ``means`` rows belong to
+    _mpm: np.ndarray = field(init=False, repr=False)  # each mean's m·P·m, computed once
+
+    def __post_init__(self) -> None:
+        self._mpm = ((self.means @ self.precision) * self.means).sum(1)
 
     @classmethod
     def fit(cls, x: np.ndarray, yi: np.ndarray, n_labels: int, oos: int | None) -> Geometry:
@@ -74,8 +78,7 @@ class Geometry:
         unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
         cos = np.einsum("ij,ij->i", unit, self.centroids[top])
         d = x @ self.precision
-        mpm = np.einsum("ij,jk,ik->i", self.means, self.precision, self.means)
-        m2 = (d * x).sum(1)[:, None] - 2 * d @ self.means.T + mpm[None, :]
+        m2 = (d * x).sum(1)[:, None] - 2 * d @ self.means.T + self._mpm[None, :]
         return np.stack([cos, -np.sqrt(np.clip(m2.min(1), 0.0, None))], 1)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
