@@ -247,10 +247,15 @@ def _one_call(port: int, key: str, lang: str, todo: list[str], voices: dict, res
             line.start()
             deadline = time.monotonic() + 120
             while len(caller.events("answer")) <= k and time.monotonic() < deadline:
-                time.sleep(0.02)
+                if line.is_alive():
+                    time.sleep(0.02)
+                else:  # a phone line streams its noise while the caller waits (the server ends a silent call)
+                    caller.quiet(0.1)
             answers = [r for r in caller.log if r.event is not None and r.event["event"] == "answer"]
             if len(answers) <= k:  # nothing recognised (an empty transcript gets no answer)
                 line.join()
+                heard = [e.get("text") for e in caller.events("transcript")][-1:]
+                log(f"  no answer to {text!r} ({lang}): last transcript {heard}")
                 results.append({"lang": lang, "text": text, "heard": "", "first_audio_s": None,
                                 "server_asr_s": None, "server_dialog_s": None, "answer": ""})
                 continue
