@@ -66,7 +66,7 @@ from kefu.nlp.intent_data import (
     stratified_split,
 )
 from kefu.nlp.intent_metrics import SMALL_VAL, _decide, _pick_threshold, evaluate
-from kefu.nlp.oos_score import MIN_OOS_ROWS, Geometry, OOSScorer, check_rows
+from kefu.nlp.oos_score import MIN_OOS_ROWS, Geometry, OOSScorer, check_rows, signals
 from kefu.nlp.tuned_layers import MAX_TOKENS as TUNED_MAX_TOKENS
 from kefu.nlp.tuned_layers import TunedLayers, fit_tuned_layers
 
@@ -352,12 +352,9 @@ class EnsembleIntentModel:
         oos = _oos_index(labels)
         yi = _label_index(labels, y_train)
         geometries = [Geometry.fit(x, yi, len(labels), oos) for x, _ in spaces]
-        log_fused = _log_fused([probas[k] for k in probas], [weights[k] for k in probas])
-        proba = softmax(log_fused)
-        emb_logits = vectors @ heads["emb"][0] + heads["emb"][1]
-        probe = OOSScorer(geometries, np.zeros(1), np.ones(1), np.zeros(1), 0.0)
-        signals = probe.signals(proba, log_fused, emb_logits, [v for _, v in spaces], oos)
-        scorer, oof = OOSScorer.fit(geometries, signals, y == OOS, seed)
+        proba, found = _scored(geometries, list(probas.values()), [weights[k] for k in probas], vectors,
+                               [v for _, v in spaces], heads["emb"], labels)
+        scorer, oof = OOSScorer.fit(geometries, found, y == OOS, seed)
         threshold = _pick_threshold(labels, proba, y, target_in_scope, oos_recall, scores=oof)
         return scorer, threshold, _val_metrics(y, _decide(labels, proba, threshold, oof))
 
@@ -425,11 +422,8 @@ class EnsembleIntentModel:
         if self.oos_scorer is None:
             raise InputError("this intent model judges out of scope by its max probability, not a learned score")
         probas, weights, vectors, views = self._heads(texts, vectors, states, views)
-        log_fused = _log_fused(probas, weights)
-        proba = softmax(log_fused)
-        spaces = [vectors] + ([views] if self.view is not None else [])
-        emb_logits = vectors @ self.emb_w + self.emb_b
-        return proba, self.oos_scorer.signals(proba, log_fused, emb_logits, spaces, _oos_index(self.labels))
+        return _scored(self.oos_scorer.geometries, probas, weights, vectors,
+                       [vectors] + ([views] if self.view is not None else []), (self.emb_w, self.emb_b), self.labels)
 
     def predict(self, texts: Sequence[str], vectors: np.ndarray | None = None,
                 states: Sequence[np.ndarray] | None = None, views: np.ndarray | None = None) -> list[IntentPrediction]:
@@ -518,6 +512,14 @@ def _fuse(probas: Sequence[np.ndarray], weights: Sequence[float], fusion: str) -
 def _log_fused(probas: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     """The geometric fusion before its softmax: the weighted sum of the heads' log-probabilities."""
     return sum(w * np.log(np.clip(p, 1e-9, 1.0)) for w, p in zip(weights, probas) if w > 0)
+
+
+def _scored(geometries, probas, weights, vectors, spaces, emb, labels) -> tuple[np.ndarray, np.ndarray]:
+    """``(proba, signals)``: the geometric fusion of the heads' ``probas`` and what a learned out-of-scope score
+    reads of it, of the embedding head's logits (``emb``: its ``(W, b)``) and of each embedder's vectors."""
+    log_fused = _log_fused(probas, weights)
+    proba = softmax(log_fused)
+    return proba, signals(geometries, proba, log_fused, vectors @ emb[0] + emb[1], spaces, _oos_index(labels))
 
 
 def _val_metrics(y: np.ndarray, pred: list[str]) -> dict[str, Any]:

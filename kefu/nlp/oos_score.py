@@ -102,6 +102,17 @@ def probability_signals(proba: np.ndarray, log_fused: np.ndarray, emb_logits: np
     return np.stack(cols, 1)
 
 
+def signals(geometries: Sequence[Geometry], proba: np.ndarray, log_fused: np.ndarray, emb_logits: np.ndarray,
+            vectors: Sequence[np.ndarray], oos: int | None) -> np.ndarray:
+    """Every signal of each message; ``vectors``: one array per geometry, in order."""
+    if len(vectors) != len(geometries):
+        raise InputError(f"the out-of-scope scorer reads {len(geometries)} embedders' vectors, not {len(vectors)}")
+    top = proba.argmax(1)
+    cols = [probability_signals(proba, log_fused, emb_logits, oos)]
+    cols += [g.signals(v, top) for g, v in zip(geometries, vectors)]
+    return np.hstack(cols)
+
+
 @dataclass
 class OOSScorer:
     """Standardised signals weighed by a logistic regression: ``score`` is high for an in-scope message."""
@@ -113,14 +124,8 @@ class OOSScorer:
     intercept: float
 
     def signals(self, proba, log_fused, emb_logits, vectors: Sequence[np.ndarray], oos: int | None) -> np.ndarray:
-        """Every signal of each message; ``vectors``: one array per geometry, in order."""
-        if len(vectors) != len(self.geometries):
-            raise InputError(f"the out-of-scope scorer reads {len(self.geometries)} embedders' vectors, "
-                             f"not {len(vectors)}")
-        top = proba.argmax(1)
-        cols = [probability_signals(proba, log_fused, emb_logits, oos)]
-        cols += [g.signals(v, top) for g, v in zip(self.geometries, vectors)]
-        return np.hstack(cols)
+        """Every signal of each message, as :func:`signals` with this scorer's geometries."""
+        return signals(self.geometries, proba, log_fused, emb_logits, vectors, oos)
 
     def score(self, signals: np.ndarray) -> np.ndarray:
         if signals.shape[1] != len(self.coef):
