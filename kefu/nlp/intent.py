@@ -66,7 +66,7 @@ from kefu.nlp.intent_data import (
     stratified_split,
 )
 from kefu.nlp.intent_metrics import SMALL_VAL, _decide, _pick_threshold, evaluate
-from kefu.nlp.oos_score import MIN_OOS_ROWS, Geometry, OOSScorer, check_rows, signals
+from kefu.nlp.oos_score import Geometry, OOSScorer, check_rows, enough_rows, signals
 from kefu.nlp.tuned_layers import MAX_TOKENS as TUNED_MAX_TOKENS
 from kefu.nlp.tuned_layers import TunedLayers, fit_tuned_layers
 
@@ -220,7 +220,7 @@ class EnsembleIntentModel:
             cal, val_texts, val_vectors, val_y, target_in_scope, val_states, val_views, oos_recall)
         use_view = second is not None and weights["view"] > 0
         scorer = None
-        if oos_score == "learned" or (oos_score == "auto" and _enough_oos(val_y)):
+        if oos_score == "learned" or (oos_score == "auto" and enough_rows(val_y == OOS)):
             say("fitting the out-of-scope score")
             spaces = [(vectors[tr_idx], val_vectors)] + ([(views[tr_idx], val_views)] if use_view else [])
             scorer, threshold, cal_metrics = cls._fit_scorer(cal, weights, val_probas, val_vectors, spaces,
@@ -300,8 +300,7 @@ class EnsembleIntentModel:
         ``view`` (``(W, b)`` or None) and ``tuned`` (or None)."""
         c_emb, c_tfidf, c_view, max_features = cs
         labels = sorted(set(y.tolist()))
-        index = {lab: i for i, lab in enumerate(labels)}
-        yi = np.asarray([index[v] for v in y])
+        yi = _label_index(labels, y)
         tfidf = CharTfidf(ngram=(1, 5), max_features=max_features).fit(texts)
         heads: dict[str, Any] = {"labels": labels, "tfidf": tfidf, "view": None, "tuned": None,
                                  "emb": fit_logreg(vectors, yi, c=c_emb, max_iter=1000),
@@ -525,12 +524,6 @@ def _scored(geometries, probas, weights, vectors, spaces, emb, labels) -> tuple[
 def _val_metrics(y: np.ndarray, pred: list[str]) -> dict[str, Any]:
     m = evaluate(y.tolist(), pred, top_confusions=0)
     return {k: m[k] for k in ("n", "accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_precision")}
-
-
-def _enough_oos(y: np.ndarray) -> bool:
-    """Whether validation rows can fit a learned out-of-scope score (``--oos-score auto``)."""
-    n_oos = int(np.sum(y == OOS))
-    return n_oos >= MIN_OOS_ROWS and len(y) - n_oos >= MIN_OOS_ROWS
 
 
 def _oos_index(labels: list[str]) -> int | None:

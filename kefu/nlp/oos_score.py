@@ -19,27 +19,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import logsumexp
 
 from kefu.errors import InputError
 
 MIN_OOS_ROWS = 20  # fewer labelled out-of-scope rows cannot fit (and cross-validate) a stacker
 FOLDS = 5
-PROBABILITY_SIGNALS = ("max probability", "margin", "neg. entropy", "energy (fused)", "energy (embedding head)")
+
+
+def enough_rows(is_oos: np.ndarray) -> bool:
+    """Whether validation rows (``is_oos``: one flag per row) can fit and cross-validate a learned score."""
+    n_oos = int(np.sum(is_oos))
+    return min(n_oos, len(is_oos) - n_oos) >= MIN_OOS_ROWS
 
 
 def check_rows(is_oos: np.ndarray) -> None:
     """Refuse validation rows too few to fit and cross-validate a learned score (``is_oos``: one flag per row)."""
-    n_oos = int(np.sum(is_oos))
-    n_in = len(is_oos) - n_oos
-    if min(n_oos, n_in) < MIN_OOS_ROWS:
+    if not enough_rows(is_oos):
+        n_oos = int(np.sum(is_oos))
+        n_in = len(is_oos) - n_oos
         raise InputError(f"a learned out-of-scope score needs at least {MIN_OOS_ROWS} out-of-scope and "
                          f"{MIN_OOS_ROWS} in-scope validation rows, not {n_oos} and {n_in}",
                          hint="label more out-of-scope examples for validation, or use --oos-score probability")
-
-
-def _lse(z: np.ndarray) -> np.ndarray:
-    m = z.max(1)
-    return m + np.log(np.exp(z - m[:, None]).sum(1))
 
 
 @dataclass
@@ -96,7 +97,7 @@ def probability_signals(proba: np.ndarray, log_fused: np.ndarray, emb_logits: np
     and (with a trained ``oos`` class) minus its probability."""
     top2 = np.sort(proba, 1)[:, -2:] if proba.shape[1] > 1 else np.hstack([np.zeros_like(proba), proba])
     cols = [top2[:, 1], top2[:, 1] - top2[:, 0], (proba * np.log(np.clip(proba, 1e-12, 1.0))).sum(1),
-            _lse(log_fused), _lse(emb_logits)]
+            logsumexp(log_fused, axis=1), logsumexp(emb_logits, axis=1)]
     if oos is not None:
         cols.append(-proba[:, oos])
     return np.stack(cols, 1)
